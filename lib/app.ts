@@ -1,0 +1,52 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { StorageDriver } from './storage/driver.js'
+import { FilesystemDriver } from './storage/filesystem.js'
+import { InMemoryDriver } from './storage/inmemory.js'
+import type { AccessController } from './auth/access-controller.js'
+import { OpenAccessController } from './auth/access-controller.js'
+import type { UploadStateProvider } from './upload-state/provider.js'
+import { HmacUploadStateProvider } from './upload-state/hmac.js'
+import { BlobStore } from './store/blobs.js'
+import { UploadStore } from './store/uploads.js'
+import { DEFAULT_ROOT_DIRECTORY, resolveLimits, type RegistryOptions, type ResolvedLimits, type StorageConfig } from './options.js'
+import type { UrlBuilderOptions } from '../routes/url-builder.js'
+
+function createDriver (storage: RegistryOptions['storage']): StorageDriver {
+  if (storage === undefined) return new FilesystemDriver({ rootDirectory: DEFAULT_ROOT_DIRECTORY })
+  if ('getContent' in storage) return storage
+  const config: StorageConfig = storage
+  if ('filesystem' in config) return new FilesystemDriver({ rootDirectory: config.filesystem.rootDirectory })
+  return new InMemoryDriver()
+}
+
+function createUploadState (option: RegistryOptions['uploadState'], log: FastifyBaseLogger): UploadStateProvider {
+  if (option === undefined) {
+    log.warn('fastify-oci-registry: no upload state secret configured; a random one is used, so other instances will not recognise this one\'s uploads (set uploadState.secret / REGISTRY_HTTP_SECRET)')
+    return HmacUploadStateProvider.random()
+  }
+  if ('pack' in option) return option
+  return new HmacUploadStateProvider(option.secret)
+}
+
+/** Instance-global state: configuration and the resources every request shares. */
+export class App {
+  readonly storage: StorageDriver
+  readonly blobs: BlobStore
+  readonly uploads: UploadStore
+  readonly accessController: AccessController
+  readonly uploadState: UploadStateProvider
+  readonly limits: ResolvedLimits
+  readonly deleteEnabled: boolean
+  readonly urlOptions: UrlBuilderOptions
+
+  constructor (options: RegistryOptions, log: FastifyBaseLogger, prefix: string) {
+    this.storage = createDriver(options.storage)
+    this.blobs = new BlobStore(this.storage)
+    this.uploads = new UploadStore(this.storage, this.blobs)
+    this.accessController = options.accessController ?? new OpenAccessController()
+    this.uploadState = createUploadState(options.uploadState, log)
+    this.limits = resolveLimits(options.limits)
+    this.deleteEnabled = options.delete?.enabled === true
+    this.urlOptions = { host: options.http?.host, relative: options.http?.relativeURLs === true, prefix }
+  }
+}

@@ -1,0 +1,51 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { RegistryError, isRegistryError, toEnvelope, type ErrorCode } from '../errors/index.js'
+import { InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageFullError } from './storage/errors.js'
+
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
+  401: 'UNAUTHORIZED',
+  403: 'DENIED',
+  404: 'NAME_UNKNOWN',
+  405: 'UNSUPPORTED',
+  413: 'SIZE_INVALID',
+  415: 'UNSUPPORTED',
+  416: 'RANGE_INVALID',
+  429: 'TOOMANYREQUESTS',
+  503: 'UNAVAILABLE'
+}
+
+/** Turns anything thrown on a registry route into a RegistryError; undefined for an unexpected failure. */
+export function toRegistryError (error: unknown): RegistryError | undefined {
+  if (isRegistryError(error)) return error
+  if (error instanceof StorageFullError) return new RegistryError('UNAVAILABLE', { status: 507, message: 'storage is full' })
+  if (error instanceof InvalidPathError) return new RegistryError('NAME_INVALID', { message: 'invalid storage path' })
+  if (error instanceof InvalidOffsetError) return new RegistryError('RANGE_INVALID')
+  if (error instanceof PathNotFoundError) return undefined
+  const fastifyError = error as Partial<FastifyError>
+  const status = fastifyError.statusCode
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new RegistryError(CODE_BY_STATUS[status] ?? 'UNSUPPORTED', { status, message: fastifyError.message })
+  }
+  if (typeof status === 'number' && status === 503) return new RegistryError('UNAVAILABLE')
+  return undefined
+}
+
+/** The one place errors become responses: the spec's JSON envelope, the code's status, its headers. */
+export async function registryErrorHandler (error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  const log = request.registry?.log ?? request.log
+  let mapped = toRegistryError(error)
+  if (mapped === undefined) {
+    log.error({ err: error }, 'unexpected error on a registry route')
+    mapped = new RegistryError('UNKNOWN')
+  } else if (mapped.status >= 500) {
+    log.error({ err: error }, mapped.message)
+  } else {
+    log.debug({ code: mapped.code, status: mapped.status, detail: mapped.detail }, mapped.message)
+  }
+  if (reply.sent || reply.raw.headersSent) return reply
+  // Headers set for a success that did not happen (digest, length, range) must not leak into the error.
+  for (const name of Object.keys(reply.getHeaders())) {
+    if (name !== 'docker-distribution-api-version') reply.removeHeader(name)
+  }
+  return await reply.code(mapped.status).headers(mapped.headers).type('application/json; charset=utf-8').send(toEnvelope(mapped))
+}

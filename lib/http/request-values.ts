@@ -1,0 +1,42 @@
+import type { FastifyRequest } from 'fastify'
+import { RegistryError } from '../../errors/index.js'
+
+/** The first value of a query parameter, or undefined. */
+export function queryValue (request: FastifyRequest, key: string): string | undefined {
+  const value = (request.query as Record<string, unknown> | undefined)?.[key]
+  if (Array.isArray(value)) return typeof value[0] === 'string' ? value[0] : undefined
+  return typeof value === 'string' ? value : undefined
+}
+
+/** Every value of a repeated query parameter (`?tag=a&tag=b`). */
+export function queryValues (request: FastifyRequest, key: string): string[] {
+  const value = (request.query as Record<string, unknown> | undefined)?.[key]
+  if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string')
+  return typeof value === 'string' ? [value] : []
+}
+
+/** A header's single value. */
+export function headerValue (request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name]
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** `Content-Length` as a number; undefined when absent; SIZE_INVALID when malformed. */
+export function contentLength (request: FastifyRequest): number | undefined {
+  const raw = headerValue(request, 'content-length')
+  if (raw === undefined) return undefined
+  if (!/^\d{1,15}$/.test(raw.trim())) throw new RegistryError('SIZE_INVALID', { message: `malformed Content-Length: ${JSON.stringify(raw)}` })
+  return Number(raw)
+}
+
+/** Whether the request carries a body (a non-zero Content-Length or chunked transfer encoding). */
+export function hasBody (request: FastifyRequest): boolean {
+  const length = contentLength(request)
+  if (length !== undefined) return length > 0
+  return headerValue(request, 'transfer-encoding') !== undefined
+}
+
+/** The request body as a stream of bytes, read as it arrives. */
+export function bodyStream (request: FastifyRequest): AsyncIterable<Uint8Array> {
+  return request.raw
+}

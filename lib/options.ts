@@ -1,0 +1,144 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+import type { StorageDriver } from './storage/driver.js'
+import type { AccessController } from './auth/access-controller.js'
+import type { UploadStateProvider } from './upload-state/provider.js'
+
+/** Raised at registration when an option is unusable; names the option. The plugin never starts on one. */
+export class RegistryConfigError extends Error {
+  readonly option: string
+  constructor (option: string, problem: string) {
+    super(`fastify-oci-registry: option "${option}" ${problem}`)
+    this.name = 'RegistryConfigError'
+    this.option = option
+  }
+}
+
+export const StorageConfigSchema = Type.Union([
+  Type.Object({ filesystem: Type.Object({ rootDirectory: Type.String({ minLength: 1 }) }, { additionalProperties: false }) }, { additionalProperties: false }),
+  Type.Object({ inmemory: Type.Object({}, { additionalProperties: false }) }, { additionalProperties: false })
+])
+export type StorageConfig = Static<typeof StorageConfigSchema>
+
+const PositiveInteger = Type.Integer({ minimum: 1 })
+
+/** The plain-data part of the options, validated with TypeBox at registration. */
+export const RegistryDataOptionsSchema = Type.Object({
+  delete: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+  http: Type.Optional(Type.Object({
+    /** Absolute base URL used in `Location` headers, for example `https://registry.example.com`. */
+    host: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+/?$' })),
+    /** Answer with relative `Location` URLs instead of absolute ones. */
+    relativeURLs: Type.Optional(Type.Boolean())
+  }, { additionalProperties: false })),
+  limits: Type.Optional(Type.Object({
+    /** Largest manifest body accepted, in bytes (default 4 MiB). */
+    manifestBodySize: Type.Optional(PositiveInteger),
+    /** Largest blob body accepted in one request, in bytes; unset means no cap. */
+    blobBodySize: Type.Optional(PositiveInteger),
+    /** Largest `n` on tags list (default 1000). */
+    tagsPageSize: Type.Optional(PositiveInteger),
+    /** Largest `n` on the catalog (default 1000). */
+    catalogPageSize: Type.Optional(PositiveInteger)
+  }, { additionalProperties: false }))
+})
+
+/** The options of `app.register(registry, options)`. */
+export interface RegistryOptions {
+  /**
+   * A storage driver instance, or the configuration of a built-in one.
+   * Default: `{ filesystem: { rootDirectory: './registry-data' } }`.
+   */
+  storage?: StorageDriver | StorageConfig
+  /** Blob and manifest deletion; off by default, as in CNCF distribution. */
+  delete?: { enabled?: boolean }
+  /**
+   * How upload state is carried between requests: a provider, or the shared
+   * secret of the default HMAC provider. Without one, a random per-process
+   * secret is used and a warning is logged.
+   */
+  uploadState?: UploadStateProvider | { secret: string }
+  /** Decides who may do what. Default: open (every request is let in). */
+  accessController?: AccessController
+  http?: { host?: string, relativeURLs?: boolean }
+  limits?: {
+    manifestBodySize?: number
+    blobBodySize?: number
+    tagsPageSize?: number
+    catalogPageSize?: number
+  }
+}
+
+export interface ResolvedLimits {
+  manifestBodySize: number
+  blobBodySize: number | undefined
+  tagsPageSize: number
+  catalogPageSize: number
+}
+
+export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
+  manifestBodySize: 4 * 1024 * 1024,
+  blobBodySize: undefined,
+  tagsPageSize: 1000,
+  catalogPageSize: 1000
+})
+
+export const DEFAULT_ROOT_DIRECTORY = './registry-data'
+
+const DRIVER_METHODS = ['getContent', 'putContent', 'reader', 'writer', 'stat', 'list', 'move', 'delete', 'walk'] as const
+
+function isStorageDriver (value: unknown): value is StorageDriver {
+  return typeof value === 'object' && value !== null &&
+    DRIVER_METHODS.every((method) => typeof (value as Record<string, unknown>)[method] === 'function')
+}
+
+function hasMethods (value: unknown, methods: string[]): boolean {
+  return typeof value === 'object' && value !== null &&
+    methods.every((method) => typeof (value as Record<string, unknown>)[method] === 'function')
+}
+
+function describeFirstError (schema: Parameters<typeof Value.Errors>[0], value: unknown, prefix: string): never {
+  const first = Value.Errors(schema, value).First()
+  const path = first === undefined ? '' : first.path.replace(/^\//, '').replace(/\//g, '.')
+  throw new RegistryConfigError(path === '' ? prefix : `${prefix}.${path}`, first === undefined ? 'is invalid' : `is invalid: ${first.message}`)
+}
+
+/**
+ * Checks every option at registration. Throws RegistryConfigError naming the
+ * first bad option: a registry with a mistaken configuration never starts.
+ */
+export function validateOptions (options: unknown): RegistryOptions {
+  if (options === undefined || options === null) return {}
+  if (typeof options !== 'object') throw new RegistryConfigError('options', 'must be an object')
+  const { storage, uploadState, accessController, ...data } = options as Record<string, unknown>
+
+  const known = new Set(['delete', 'http', 'limits', 'prefix', 'logLevel'])
+  for (const key of Object.keys(data)) {
+    if (!known.has(key)) throw new RegistryConfigError(key, 'is not a known option')
+  }
+  const { prefix: _prefix, logLevel: _logLevel, ...dataOptions } = data
+  if (!Value.Check(RegistryDataOptionsSchema, dataOptions)) describeFirstError(RegistryDataOptionsSchema, dataOptions, 'options')
+
+  if (storage !== undefined && !isStorageDriver(storage) && !Value.Check(StorageConfigSchema, storage)) {
+    throw new RegistryConfigError('storage', 'must be a StorageDriver or { filesystem: { rootDirectory } } or { inmemory: {} }')
+  }
+  if (uploadState !== undefined && !hasMethods(uploadState, ['pack', 'unpack'])) {
+    const secret = (uploadState as { secret?: unknown } | null)?.secret
+    if (typeof secret !== 'string' || secret.length === 0) {
+      throw new RegistryConfigError('uploadState', 'must be an UploadStateProvider or { secret: <non-empty string> }')
+    }
+  }
+  if (accessController !== undefined && !hasMethods(accessController, ['authorized'])) {
+    throw new RegistryConfigError('accessController', 'must implement authorized(request, access)')
+  }
+  return options as RegistryOptions
+}
+
+export function resolveLimits (limits: RegistryOptions['limits']): ResolvedLimits {
+  return {
+    manifestBodySize: limits?.manifestBodySize ?? DEFAULT_LIMITS.manifestBodySize,
+    blobBodySize: limits?.blobBodySize ?? DEFAULT_LIMITS.blobBodySize,
+    tagsPageSize: limits?.tagsPageSize ?? DEFAULT_LIMITS.tagsPageSize,
+    catalogPageSize: limits?.catalogPageSize ?? DEFAULT_LIMITS.catalogPageSize
+  }
+}

@@ -1,0 +1,74 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { RegistryError } from '../errors/index.js'
+import { requiredAccess } from '../routes/table.js'
+import { handlers } from '../routes/handlers.js'
+import { App } from './app.js'
+import type { Context } from './context.js'
+import { registryErrorHandler } from './error-handler.js'
+import { queryValue } from './http/request-values.js'
+import { resolveContext } from './resolve-context.js'
+import { validateOptions, type RegistryOptions } from './options.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The registry's per-request Context; set on the registry's own routes only. */
+    registry: Context | null
+  }
+}
+
+const API_VERSION_HEADER = 'Docker-Distribution-API-Version'
+const ALL_METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS']
+
+const registryPlugin: FastifyPluginAsync<RegistryOptions> = async (instance: FastifyInstance, rawOptions) => {
+  const options = validateOptions(rawOptions)
+  const prefix = instance.prefix
+  const app = new App(options, instance.log, prefix)
+  const basePath = `${prefix}/v2/`
+
+  instance.decorateRequest('registry', null)
+  // Blob bodies stream straight from the socket into storage: no parser reads them.
+  instance.removeAllContentTypeParsers()
+  instance.addContentTypeParser('*', (_request, _payload, done) => { done(null, undefined) })
+  instance.setErrorHandler(registryErrorHandler)
+
+  instance.addHook('onRequest', async (request, reply) => {
+    reply.header(API_VERSION_HEADER, 'registry/2.0')
+    request.registry = resolveContext(request, app, basePath)
+  })
+
+  // The access decision comes before any body is read.
+  instance.addHook('onRequest', async (request) => {
+    const context = request.registry!
+    if (context.route.scoped && context.name === undefined) {
+      throw new RegistryError('NAME_INVALID', { message: 'this route needs a repository name' })
+    }
+    const access = requiredAccess(context.route.name, request.method, { name: context.name }, {
+      mount: queryValue(request, 'mount'),
+      from: queryValue(request, 'from')
+    })
+    context.grant = await app.accessController.authorized(request, access)
+  })
+
+  const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
+    const context = request.registry!
+    const handler = handlers[context.route.name][request.method as keyof typeof handlers.base]
+    if (handler === undefined) throw new RegistryError('UNSUPPORTED', { message: `${request.method} ${context.route.name} is not implemented` })
+    return await handler(request, reply, context, app)
+  }
+
+  instance.route({ method: ALL_METHODS, url: '/v2', exposeHeadRoute: false, handler: dispatch })
+  instance.route({ method: ALL_METHODS, url: '/v2/*', exposeHeadRoute: false, handler: dispatch })
+}
+
+/**
+ * The registry plugin: `app.register(registry, options)`. Encapsulated: its
+ * hooks, error handler and body parsing apply to its own `/v2/` routes only.
+ */
+export const registry = fp(registryPlugin, {
+  fastify: '5.x',
+  name: 'fastify-oci-registry',
+  encapsulate: true
+})
+
+export default registry

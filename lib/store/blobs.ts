@@ -1,0 +1,78 @@
+import type { Readable } from 'node:stream'
+import type { StorageDriver } from '../storage/driver.js'
+import { isPathNotFound } from '../storage/errors.js'
+import { parseDigest, type ParsedDigest } from '../digest.js'
+import { paths } from './paths.js'
+
+export interface BlobDescriptor {
+  digest: string
+  size: number
+}
+
+/** Blobs: content-addressed data shared by all repositories, visible in a repository only through its link. */
+export class BlobStore {
+  readonly #driver: StorageDriver
+
+  constructor (driver: StorageDriver) {
+    this.#driver = driver
+  }
+
+  /** The blob in global storage, or undefined. */
+  async stat (digest: ParsedDigest): Promise<BlobDescriptor | undefined> {
+    try {
+      const info = await this.#driver.stat(paths.blobData(digest))
+      return info.isDir ? undefined : { digest: digest.digest, size: info.size }
+    } catch (error) {
+      if (isPathNotFound(error)) return undefined
+      throw error
+    }
+  }
+
+  /** The blob as seen from a repository: undefined unless it is linked there and its data exists. */
+  async statInRepository (name: string, digest: ParsedDigest): Promise<BlobDescriptor | undefined> {
+    if (!await this.isLinked(name, digest)) return undefined
+    return await this.stat(digest)
+  }
+
+  async isLinked (name: string, digest: ParsedDigest): Promise<boolean> {
+    try {
+      const link = await this.#driver.getContent(paths.layerLink(name, digest))
+      return parseDigest(link.toString('utf8').trim())?.digest === digest.digest
+    } catch (error) {
+      if (isPathNotFound(error)) return false
+      throw error
+    }
+  }
+
+  /** Makes a blob visible in a repository; the blob's data must already be in place. */
+  async link (name: string, digest: ParsedDigest): Promise<void> {
+    await this.#driver.putContent(paths.layerLink(name, digest), Buffer.from(digest.digest, 'utf8'))
+  }
+
+  /** Removes the blob from a repository; false when it was not linked there. */
+  async unlink (name: string, digest: ParsedDigest): Promise<boolean> {
+    if (!await this.isLinked(name, digest)) return false
+    try {
+      await this.#driver.delete(paths.layerLink(name, digest).replace(/\/link$/, ''))
+    } catch (error) {
+      if (!isPathNotFound(error)) throw error
+    }
+    return true
+  }
+
+  async reader (digest: ParsedDigest, offset?: number, length?: number): Promise<Readable> {
+    return await this.#driver.reader(paths.blobData(digest), offset, length)
+  }
+
+  /**
+   * Moves verified upload data into place. When the blob already exists the
+   * upload's copy is dropped: content-addressed data is identical.
+   */
+  async adopt (sourcePath: string, digest: ParsedDigest): Promise<void> {
+    if (await this.stat(digest) !== undefined) {
+      await this.#driver.delete(sourcePath).catch((error: unknown) => { if (!isPathNotFound(error)) throw error })
+      return
+    }
+    await this.#driver.move(sourcePath, paths.blobData(digest))
+  }
+}

@@ -1,0 +1,43 @@
+import { RegistryError } from '../errors/index.js'
+import { parseRange } from '../lib/http/ranges.js'
+import { headerValue } from '../lib/http/request-values.js'
+import type { RouteHandler } from './handler.js'
+
+function etagMatches (header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false
+  return header.split(',').some((candidate) => {
+    const value = candidate.trim().replace(/^W\//, '')
+    return value === '*' || value === etag
+  })
+}
+
+/** `GET`/`HEAD /v2/<name>/blobs/<digest>`: the blob, whole or one byte range. */
+export const getBlob: RouteHandler = async (request, reply, context, app) => {
+  const digest = context.digest!
+  const blob = await app.blobs.statInRepository(context.repository, digest)
+  if (blob === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } })
+  const etag = `"${digest.digest}"`
+  reply.headers({
+    'Docker-Content-Digest': digest.digest,
+    ETag: etag,
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'max-age=31536000'
+  })
+  if (etagMatches(headerValue(request, 'if-none-match'), etag)) return await reply.code(304).send()
+  reply.type('application/octet-stream')
+  const range = parseRange(headerValue(request, 'range'), blob.size)
+  const start = range?.start ?? 0
+  const length = range === undefined ? blob.size : range.end - range.start + 1
+  reply.header('Content-Length', length)
+  if (range !== undefined) reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`)
+  if (request.method === 'HEAD') return await reply.send()
+  return await reply.send(await app.blobs.reader(digest, start, length))
+}
+
+/** `DELETE /v2/<name>/blobs/<digest>`: unlinks the blob from the repository. */
+export const deleteBlob: RouteHandler = async (_request, reply, context, app) => {
+  if (!app.deleteEnabled) throw new RegistryError('UNSUPPORTED', { message: 'deletion is disabled' })
+  const digest = context.digest!
+  if (!await app.blobs.unlink(context.repository, digest)) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } })
+  return await reply.code(202).header('Docker-Content-Digest', digest.digest).header('Content-Length', 0).send()
+}
