@@ -97,10 +97,10 @@ function hasMethods (value: unknown, methods: string[]): boolean {
     methods.every((method) => typeof (value as Record<string, unknown>)[method] === 'function')
 }
 
-function describeFirstError (schema: Parameters<typeof Value.Errors>[0], value: unknown, prefix: string): never {
+function describeFirstError (schema: Parameters<typeof Value.Errors>[0], value: unknown): never {
   const first = Value.Errors(schema, value).First()
   const path = first === undefined ? '' : first.path.replace(/^\//, '').replace(/\//g, '.')
-  throw new RegistryConfigError(path === '' ? prefix : `${prefix}.${path}`, first === undefined ? 'is invalid' : `is invalid: ${first.message}`)
+  throw new RegistryConfigError(path === '' ? 'options' : path, first === undefined ? 'is invalid' : `is invalid: ${first.message}`)
 }
 
 /**
@@ -117,7 +117,7 @@ export function validateOptions (options: unknown): RegistryOptions {
     if (!known.has(key)) throw new RegistryConfigError(key, 'is not a known option')
   }
   const { prefix: _prefix, logLevel: _logLevel, ...dataOptions } = data
-  if (!Value.Check(RegistryDataOptionsSchema, dataOptions)) describeFirstError(RegistryDataOptionsSchema, dataOptions, 'options')
+  if (!Value.Check(RegistryDataOptionsSchema, dataOptions)) describeFirstError(RegistryDataOptionsSchema, dataOptions)
 
   if (storage !== undefined && !isStorageDriver(storage) && !Value.Check(StorageConfigSchema, storage)) {
     throw new RegistryConfigError('storage', 'must be a StorageDriver or { filesystem: { rootDirectory } } or { inmemory: {} }')

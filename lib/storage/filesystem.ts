@@ -51,6 +51,10 @@ function mapError (error: unknown, path: string): unknown {
   }
 }
 
+function isInside (path: string, root: string): boolean {
+  return path === root || path.startsWith(root.endsWith(nodePath.sep) ? root : root + nodePath.sep)
+}
+
 function childPath (dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`
 }
@@ -59,13 +63,13 @@ function childPath (dir: string, name: string): string {
  * A driver over a local directory: driver path `/x/y` is the file `<root>/x/y`,
  * so the layout is byte compatible with CNCF distribution's filesystem driver.
  *
- * Symlinks: every file the driver opens (reader, getContent, writer, putContent's
- * temp file) is opened with O_NOFOLLOW and, once open, its real location is checked
- * to be inside the root (on Linux via /proc/self/fd, race free, one readlink per
- * open). `stat`, `list` and `walk` use lstat and never descend through a symlink.
- * `move` and `delete` do not resolve intermediate symlinked directories: the root
- * belongs to the registry, and paths are validated, so a symlink there is already a
- * compromise of the root; the check on opened files keeps bytes from leaking out.
+ * Symlinks never lead outside the root. Files the driver opens are opened with
+ * O_NOFOLLOW and, once open, their real location is checked (on Linux through
+ * /proc/self/fd: race free, one readlink), which is all the hot read path pays.
+ * Operations that create, rename, remove or enumerate first check the real path of
+ * the directory they act in (one realpath), and `stat`, `list` and `walk` use lstat,
+ * so they never descend through a symlink. Symlinks that stay inside the root are
+ * followed as directories but not as files.
  */
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem'
@@ -84,9 +88,7 @@ export class FilesystemDriver implements StorageDriver {
     if (typeof path !== 'string' || !isValidPath(path)) throw new InvalidPathError(String(path))
     const full = nodePath.resolve(this.rootDirectory, `.${path}`)
     // Defence in depth: validation already rules out `..`, but never trust one check.
-    if (full !== this.rootDirectory && !full.startsWith(this.rootDirectory + nodePath.sep)) {
-      throw new InvalidPathError(path)
-    }
+    if (!isInside(full, this.rootDirectory)) throw new InvalidPathError(path)
     return full
   }
 
@@ -102,8 +104,27 @@ export class FilesystemDriver implements StorageDriver {
       }
     }
     real ??= await fsp.realpath(full) // no /proc: racy, but still catches a planted symlink
-    if (real !== this.#realRoot && !real.startsWith(this.#realRoot + nodePath.sep)) {
-      throw new InvalidPathError(path)
+    if (!isInside(real, this.#realRoot)) throw new InvalidPathError(path)
+  }
+
+  /**
+   * Rejects unless `dir` (a directory at or below the root), or its deepest existing
+   * ancestor when it does not exist yet, really lies inside the root. Run before
+   * creating, renaming or removing anything in it.
+   */
+  async #confine (dir: string, path: string): Promise<void> {
+    for (let current = dir; ; current = nodePath.dirname(current)) {
+      let real: string
+      try {
+        real = await fsp.realpath(current)
+      } catch (error) {
+        if (errorCode(error) !== 'ENOENT') throw mapError(error, path)
+        if (current === this.rootDirectory) return // no root yet: nothing to escape through
+        continue
+      }
+      this.#realRoot ??= await fsp.realpath(this.rootDirectory)
+      if (!isInside(real, this.#realRoot)) throw new InvalidPathError(path)
+      return
     }
   }
 
@@ -144,6 +165,7 @@ export class FilesystemDriver implements StorageDriver {
     const dir = nodePath.dirname(full)
     const temp = nodePath.join(dir, `.${nodePath.basename(full)}.tmp-${randomBytes(8).toString('hex')}`)
     try {
+      await this.#confine(dir, path)
       await fsp.mkdir(dir, { recursive: true })
       const handle = await fsp.open(temp, TEMP_FLAGS, 0o644)
       try {
@@ -188,6 +210,8 @@ export class FilesystemDriver implements StorageDriver {
     if (path === '/') throw new InvalidPathError(path)
     let handle: FileHandle
     try {
+      // Before opening: O_TRUNC must not touch a file outside the root.
+      await this.#confine(nodePath.dirname(full), path)
       await fsp.mkdir(nodePath.dirname(full), { recursive: true })
       handle = await fsp.open(full, WRITE_FLAGS | (append ? fsConstants.O_APPEND : fsConstants.O_TRUNC), 0o644)
     } catch (error) {
@@ -206,6 +230,7 @@ export class FilesystemDriver implements StorageDriver {
   async stat (path: string): Promise<FileInfo> {
     const full = this.#resolve(path)
     try {
+      if (path !== '/') await this.#confine(nodePath.dirname(full), path)
       return toFileInfo(path, await fsp.lstat(full))
     } catch (error) {
       throw mapError(error, path)
@@ -216,6 +241,7 @@ export class FilesystemDriver implements StorageDriver {
     const full = this.#resolve(path)
     let names: string[]
     try {
+      await this.#confine(full, path)
       names = await fsp.readdir(full)
     } catch (error) {
       throw mapError(error, path)
@@ -230,11 +256,13 @@ export class FilesystemDriver implements StorageDriver {
     if (sourcePath === '/') throw new InvalidPathError(sourcePath)
     if (destPath === '/') throw new InvalidPathError(destPath)
     try {
+      await this.#confine(nodePath.dirname(source), sourcePath)
       await fsp.lstat(source)
     } catch (error) {
       throw mapError(error, sourcePath)
     }
     try {
+      await this.#confine(nodePath.dirname(dest), destPath)
       await fsp.mkdir(nodePath.dirname(dest), { recursive: true })
     } catch (error) {
       throw mapError(error, destPath)
@@ -256,8 +284,9 @@ export class FilesystemDriver implements StorageDriver {
         }
         return
       }
+      await this.#confine(nodePath.dirname(full), path)
       await fsp.lstat(full)
-      await fsp.rm(full, { recursive: true, force: true })
+      await fsp.rm(full, { recursive: true, force: true }) // rm does not follow symlinks
     } catch (error) {
       throw mapError(error, path)
     }
@@ -267,6 +296,7 @@ export class FilesystemDriver implements StorageDriver {
     const full = this.#resolve(path)
     let stats
     try {
+      if (path !== '/') await this.#confine(nodePath.dirname(full), path)
       stats = await fsp.lstat(full)
     } catch (error) {
       throw mapError(error, path)

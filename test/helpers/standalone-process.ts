@@ -1,0 +1,67 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { request } from 'undici'
+
+export const STANDALONE_SCRIPT = fileURLToPath(new URL('../../dist/examples/standalone.js', import.meta.url))
+
+/** A free loopback port, found by binding to port 0. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const address = server.address()
+  const port = typeof address === 'object' && address !== null ? address.port : 0
+  server.close()
+  await once(server, 'close')
+  return port
+}
+
+export interface RunningRegistry {
+  url: string
+  port: number
+  child: ChildProcess
+  output: () => string
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>
+}
+
+/** Starts the compiled standalone server as a child process and waits until `/v2/` answers. */
+export async function startStandaloneProcess (env: Record<string, string>, args: string[] = []): Promise<RunningRegistry> {
+  const port = await freePort()
+  let output = ''
+  const child = spawn(process.execPath, [STANDALONE_SCRIPT, ...args], {
+    env: { ...process.env, REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`, REGISTRY_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const url = `http://127.0.0.1:${port}`
+  const exited = once(child, 'exit')
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`registry exited with ${child.exitCode}: ${output}`)
+    try {
+      const response = await request(`${url}/v2/`)
+      await response.body.dump()
+      if (response.statusCode === 200) break
+    } catch {}
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`registry did not start: ${output}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return {
+    url,
+    port,
+    child,
+    output: () => output,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+      child.kill(signal)
+      const [code] = await exited as [number | null]
+      return code
+    }
+  }
+}
