@@ -14,6 +14,11 @@ const CODE_BY_STATUS: Record<number, ErrorCode> = {
   503: 'UNAVAILABLE'
 }
 
+const SUCCESS_HEADERS = [
+  'accept-ranges', 'cache-control', 'content-length', 'content-range', 'content-type', 'docker-content-digest',
+  'docker-upload-uuid', 'etag', 'link', 'location', 'oci-filters-applied', 'oci-subject', 'oci-tag', 'range'
+]
+
 /** Turns anything thrown on a registry route into a RegistryError; undefined for an unexpected failure. */
 export function toRegistryError (error: unknown): RegistryError | undefined {
   if (isRegistryError(error)) return error
@@ -43,9 +48,8 @@ export async function registryErrorHandler (error: unknown, request: FastifyRequ
     log.debug({ code: mapped.code, status: mapped.status, detail: mapped.detail }, mapped.message)
   }
   if (reply.sent || reply.raw.headersSent) return reply
-  // Headers set for a success that did not happen (digest, length, range) must not leak into the error.
-  for (const name of Object.keys(reply.getHeaders())) {
-    if (name !== 'docker-distribution-api-version') reply.removeHeader(name)
-  }
+  // Headers the registry set for a success that did not happen must not leak into the error;
+  // headers a host app set (request ids, CORS) stay.
+  for (const name of SUCCESS_HEADERS) reply.removeHeader(name)
   return await reply.code(mapped.status).headers(mapped.headers).type('application/json; charset=utf-8').send(toEnvelope(mapped))
 }

@@ -1,0 +1,189 @@
+#!/usr/bin/env node
+/**
+ * The standalone registry, and the package's `bin`:
+ *
+ *   fastify-oci-registry [serve] [config.yml]
+ *
+ * Configured like CNCF distribution: a distribution configuration file (the
+ * argument, else REGISTRY_CONFIGURATION_PATH, else none) with REGISTRY_*
+ * environment overrides, e.g. REGISTRY_HTTP_ADDR=:5000.
+ */
+import { realpathSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { pino, type Logger } from 'pino'
+import { registry } from '../lib/index.js'
+import { RegistryConfigError } from '../lib/options.js'
+import { resolveDistributionConfig, type DistributionConfig } from '../lib/config/distribution-config.js'
+
+/** How long in-flight requests get on shutdown when `http.draintimeout` is unset. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
+
+const USAGE = `Usage: fastify-oci-registry [serve] [config.yml]
+
+Runs an OCI registry configured like CNCF distribution: the YAML file named here
+(or by REGISTRY_CONFIGURATION_PATH), overridden by REGISTRY_* variables, e.g.
+  REGISTRY_HTTP_ADDR=:5000
+  REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/registry
+  REGISTRY_HTTP_SECRET=<shared secret>
+Without a file it listens on 127.0.0.1:5000 and stores under ./registry-data.
+`
+
+export interface StandaloneOptions {
+  /** Log here instead of to a new pino logger on stdout. Its level is set from the configuration. */
+  logger?: Logger
+  /** Drain and exit the process on SIGINT/SIGTERM. Off by default; the bin turns it on. */
+  handleSignals?: boolean
+}
+
+function logStartupFailure (logger: Logger, error: unknown, what: string): void {
+  if (error instanceof RegistryConfigError) {
+    // The message names the option; a stack would only hide it.
+    logger.fatal({ option: error.option }, `${what}: ${error.message}`)
+  } else {
+    logger.fatal({ err: error }, `${what}: ${(error as Error)?.message ?? String(error)}`)
+  }
+}
+
+function describeStorage (options: DistributionConfig['options']): string {
+  const storage = options.storage
+  if (storage !== undefined && 'filesystem' in storage) return `filesystem ${resolve(storage.filesystem.rootDirectory)}`
+  if (storage !== undefined && 'inmemory' in storage) return 'inmemory (lost on exit)'
+  return 'custom driver'
+}
+
+function listenUrl (app: FastifyInstance, fallback: { host: string, port: number }): string {
+  const address = app.server.address()
+  const host = typeof address === 'object' && address !== null ? address.address : fallback.host
+  const port = typeof address === 'object' && address !== null ? address.port : fallback.port
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`
+}
+
+/**
+ * Loads the configuration, registers the registry and listens. Every failure
+ * before listening is logged and rethrown, and nothing is left listening.
+ * `argv` is the arguments after the script.
+ */
+export async function startStandalone (
+  argv: readonly string[] = process.argv.slice(2),
+  env: NodeJS.ProcessEnv = process.env,
+  standalone: StandaloneOptions = {}
+): Promise<FastifyInstance> {
+  // Made before the configuration is read, so a configuration error is logged the same way as everything else.
+  const logger = standalone.logger ?? pino({ level: 'info' })
+
+  let config: DistributionConfig
+  try {
+    config = await resolveDistributionConfig(argv, env)
+  } catch (error) {
+    logStartupFailure(logger, error, 'invalid configuration')
+    throw error
+  }
+  logger.level = config.logLevel
+  if (config.configFile !== undefined) logger.info({ configFile: resolve(config.configFile) }, 'configuration loaded')
+  for (const warning of config.warnings) logger.warn(warning)
+
+  const app: FastifyInstance = Fastify({
+    // Widened so the app is a plain FastifyInstance for callers.
+    loggerInstance: logger as FastifyBaseLogger,
+    // Client addresses and X-Forwarded-* are only believed when a proxy is configured (http.trustproxy).
+    trustProxy: config.trustProxy,
+    // Layers can be gigabytes on slow links: no cap on a whole request, but a
+    // connection silent for 5 minutes is dropped (Node still limits headers to 60 s).
+    requestTimeout: 0,
+    connectionTimeout: 5 * 60_000,
+    keepAliveTimeout: 72_000,
+    // While draining, requests on kept-alive connections get 503 and Connection: close.
+    return503OnClosing: true
+  })
+
+  // While draining, every response asks the client to close its connection,
+  // so kept-alive connections do not hold close() open.
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining.has(app)) reply.header('connection', 'close')
+  })
+
+  try {
+    await app.register(registry, config.options)
+    await app.ready()
+    await app.listen({ host: config.listen.host, port: config.listen.port })
+  } catch (error) {
+    logStartupFailure(logger, error, 'registry failed to start')
+    await app.close().catch(() => {})
+    throw error
+  }
+
+  logger.info({ url: listenUrl(app, config.listen), storage: describeStorage(config.options), deleteEnabled: config.options.delete?.enabled === true }, 'registry listening')
+  if (standalone.handleSignals === true) handleShutdownSignals(app, config.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS)
+  return app
+}
+
+const draining = new WeakSet<FastifyInstance>()
+
+/**
+ * Stops accepting connections and resolves once in-flight requests have
+ * finished. Node's server.close() only reaps connections idle at that moment,
+ * so connections that go idle later (a response already streaming) are reaped
+ * as they do.
+ */
+export async function drainAndClose (app: FastifyInstance): Promise<void> {
+  draining.add(app)
+  const reaper = setInterval(() => { app.server.closeIdleConnections() }, 100)
+  try {
+    await app.close()
+  } finally {
+    clearInterval(reaper)
+  }
+}
+
+/**
+ * First SIGINT/SIGTERM: stop accepting connections, let in-flight requests
+ * finish, exit 0. A second signal, or the drain timeout, exits 1 at once.
+ */
+export function handleShutdownSignals (app: FastifyInstance, timeoutMs: number): void {
+  let draining = false
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (draining) {
+      app.log.warn({ signal }, 'second signal: exiting without waiting for in-flight requests')
+      process.exit(1)
+    }
+    draining = true
+    app.log.info({ signal, drainTimeoutMs: timeoutMs }, 'shutting down: no longer accepting connections, waiting for in-flight requests')
+    const timer = setTimeout(() => {
+      app.log.error({ drainTimeoutMs: timeoutMs }, 'drain timeout: exiting with requests still in flight')
+      process.exit(1)
+    }, timeoutMs)
+    drainAndClose(app).then(() => {
+      clearTimeout(timer)
+      app.log.info('registry stopped')
+      process.exit(0)
+    }, (error: unknown) => {
+      app.log.error({ err: error }, 'error while shutting down')
+      process.exit(1)
+    })
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+}
+
+/** True when this file is the process's entry point, also through npm's bin symlink. */
+function isMainModule (): boolean {
+  const entry = process.argv[1]
+  if (entry === undefined) return false
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href
+  } catch {
+    return false
+  }
+}
+
+if (isMainModule()) {
+  const argv = process.argv.slice(2)
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE)
+  } else {
+    // startStandalone has logged the failure already.
+    startStandalone(argv, process.env, { handleSignals: true }).catch(() => { process.exit(1) })
+  }
+}

@@ -1,0 +1,544 @@
+/**
+ * Reads a CNCF distribution (Docker registry) configuration file plus its
+ * `REGISTRY_*` environment overrides, and turns it into the plugin's options
+ * and the standalone server's settings, so a distribution user can switch
+ * without rewriting their configuration.
+ *
+ * Nothing here logs: problems that stop the registry throw RegistryConfigError
+ * naming the configuration path; everything that is ignored comes back in
+ * `warnings` for the caller to log.
+ */
+import { readFile } from 'node:fs/promises'
+import { isIP, isIPv6 } from 'node:net'
+import { parseDocument, type ScalarTag } from 'yaml'
+import { DEFAULT_ROOT_DIRECTORY, RegistryConfigError, type RegistryOptions, type StorageConfig } from '../options.js'
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
+
+export interface DistributionConfig {
+  /** The options for `app.register(registry, options)`. */
+  options: RegistryOptions
+  /** Where the standalone server listens (from `http.addr`). */
+  listen: { host: string, port: number }
+  logLevel: LogLevel
+  /** How long in-flight requests may take to finish on shutdown (from `http.draintimeout`); unset means the server's default. */
+  shutdownTimeoutMs?: number
+  /** Fastify's `trustProxy` (from `http.trustproxy`, an extension of ours); off unless configured. */
+  trustProxy: boolean | string[]
+  /** Everything that was configured but is ignored: unknown keys and keys not supported yet. */
+  warnings: string[]
+  /** The configuration file read, if any. */
+  configFile?: string
+}
+
+export const DEFAULT_ADDR = '127.0.0.1:5000'
+export const ENV_PREFIX = 'REGISTRY_'
+/** Names the configuration file when no argument does, as in distribution. Not a configuration key. */
+export const CONFIG_PATH_VARIABLE = 'REGISTRY_CONFIGURATION_PATH'
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+type ConfigValue = string | null | ConfigValue[] | ConfigMap
+interface ConfigMap { [key: string]: ConfigValue }
+
+/** Keys under `storage` that are settings rather than a driver (as in distribution's Storage.Type()). */
+const STORAGE_SETTINGS = new Set(['delete', 'maintenance', 'cache', 'redirect', 'tag'])
+const KNOWN_UNSUPPORTED_DRIVERS = new Set(['s3', 'azure', 'gcs', 'swift', 'oss'])
+
+// Plain `~`, `null` and empty scalars are null; everything else stays a string
+// (YAML failsafe schema), so `secret: 0123` keeps its text and the file and
+// the environment go through the same typed conversions below.
+const nullTag: ScalarTag = {
+  identify: (value) => value === null || value === undefined,
+  default: true,
+  tag: 'tag:yaml.org,2002:null',
+  test: /^(?:~|[Nn]ull|NULL)?$/,
+  resolve: () => null
+}
+
+function parseYaml (text: string, what: string, option: string): { value: ConfigValue, warnings: string[] } {
+  const doc = parseDocument(text, { schema: 'failsafe', customTags: [nullTag], merge: true, uniqueKeys: true, prettyErrors: true })
+  if (doc.errors.length > 0) {
+    throw new RegistryConfigError(option, `${what} is not valid YAML: ${firstLine(doc.errors[0].message)}`)
+  }
+  const warnings = doc.warnings.map((warning) => `${what}: ${firstLine(warning.message)}`)
+  return { value: (doc.toJS({ maxAliasCount: 100 }) ?? null) as ConfigValue, warnings }
+}
+
+function firstLine (text: string): string {
+  return text.split('\n')[0].replace(/:$/, '')
+}
+
+function isMap (value: ConfigValue | undefined): value is ConfigMap {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function own (map: ConfigMap, key: string): ConfigValue | undefined {
+  return Object.hasOwn(map, key) ? map[key] : undefined
+}
+
+/** True when nothing in the value is set: null, '', or collections of those. */
+function isEmpty (value: ConfigValue | undefined): boolean {
+  if (value === undefined || value === null || value === '') return true
+  if (Array.isArray(value)) return value.every(isEmpty)
+  if (isMap(value)) return Object.values(value).every(isEmpty)
+  return false
+}
+
+function quote (value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)
+}
+
+/** `storage: inmemory` is distribution's short form of `storage: { inmemory: {} }`. */
+function normalizeStorage (root: ConfigMap): void {
+  const storage = own(root, 'storage')
+  if (typeof storage === 'string' && storage !== '') root.storage = { [storage]: {} }
+}
+
+/** Remembers which configuration paths an environment variable set, so messages can name it. */
+class Reader {
+  readonly warnings: string[] = []
+  constructor (private readonly envSources: Map<string, string>) {}
+
+  origin (path: string): string {
+    let best: string | undefined
+    const under: string[] = []
+    for (const [setPath, variable] of this.envSources) {
+      if ((path === setPath || path.startsWith(`${setPath}.`)) && (best === undefined || setPath.length > best.length)) best = setPath
+      if (setPath.startsWith(`${path}.`)) under.push(variable)
+    }
+    const variables = [...new Set([...(best === undefined ? [] : [this.envSources.get(best) as string]), ...under])]
+    if (variables.length === 0) return ''
+    return ` (from environment variable${variables.length > 1 ? 's' : ''} ${variables.join(', ')})`
+  }
+
+  fail (path: string, problem: string): never {
+    throw new RegistryConfigError(path, `${problem}${this.origin(path)}`)
+  }
+
+  warn (path: string, message: string): void {
+    this.warnings.push(`configuration key "${path}"${this.origin(path)} ${message}`)
+  }
+}
+
+/** One mapping of the configuration; remembers which keys were read so the rest can be reported. */
+class Section {
+  private readonly used = new Set<string>()
+  constructor (readonly map: ConfigMap, readonly path: string, readonly reader: Reader) {}
+
+  static of (value: ConfigValue | undefined, path: string, reader: Reader): Section {
+    if (value === undefined || value === null || value === '') return new Section({}, path, reader)
+    if (!isMap(value)) reader.fail(path, 'must be a mapping')
+    return new Section(value, path, reader)
+  }
+
+  at (key: string): string {
+    return this.path === '' ? key : `${this.path}.${key}`
+  }
+
+  get (key: string): ConfigValue | undefined {
+    this.used.add(key)
+    return own(this.map, key)
+  }
+
+  section (key: string): Section {
+    return Section.of(this.get(key), this.at(key), this.reader)
+  }
+
+  keys (): string[] {
+    return Object.keys(this.map)
+  }
+
+  string (key: string): string | undefined {
+    const value = this.get(key)
+    if (value === undefined || value === null || value === '') return undefined
+    if (typeof value !== 'string') this.reader.fail(this.at(key), 'must be a string')
+    return value
+  }
+
+  boolean (key: string): boolean | undefined {
+    const value = this.get(key)
+    if (value === undefined || value === null || value === '') return undefined
+    // The YAML 1.1 spellings distribution (go-yaml v2) accepts.
+    if (typeof value === 'string' && /^(?:true|yes|on|y)$/i.test(value)) return true
+    if (typeof value === 'string' && /^(?:false|no|off|n)$/i.test(value)) return false
+    this.reader.fail(this.at(key), `must be true or false, got ${typeof value === 'string' ? quote(value) : 'a collection'}`)
+  }
+
+  integer (key: string): number | undefined {
+    const value = this.get(key)
+    if (value === undefined || value === null || value === '') return undefined
+    if (typeof value !== 'string' || !/^[+-]?\d{1,15}$/.test(value)) {
+      this.reader.fail(this.at(key), `must be an integer, got ${typeof value === 'string' ? quote(value) : 'a collection'}`)
+    }
+    return Number.parseInt(value, 10)
+  }
+
+  /** A known distribution key we cannot honour yet, where ignoring it is harmless: warn. */
+  unsupported (key: string, consequence = 'is not supported yet and is ignored'): void {
+    const value = this.get(key)
+    if (!isEmpty(value)) this.reader.warn(this.at(key), consequence)
+  }
+
+  /** A known distribution key we cannot honour, where ignoring it would let in what the operator meant to keep out: stop. */
+  refuse (key: string, problem: string): void {
+    const value = this.get(key)
+    if (!isEmpty(value)) this.reader.fail(this.at(key), problem)
+  }
+
+  /** Reports every key of this mapping that nothing read. */
+  finish (): void {
+    for (const key of Object.keys(this.map)) {
+      if (!this.used.has(key)) this.reader.warn(this.at(key), 'is not a known configuration key and is ignored')
+    }
+  }
+}
+
+/**
+ * Parses distribution's `http.addr`: `host:port`, `:port` (all IPv4
+ * interfaces) or `[ipv6]:port`. Throws a plain Error describing the problem.
+ */
+export function parseListenAddress (addr: string): { host: string, port: number } {
+  let host: string
+  let port: string
+  const bracketed = /^\[([^\]]*)\]:([^:]*)$/.exec(addr)
+  if (bracketed !== null) {
+    host = bracketed[1]
+    port = bracketed[2]
+    if (!isIPv6(host)) throw new Error(`must be host:port; "${host}" in brackets is not an IPv6 address`)
+  } else {
+    const colon = addr.lastIndexOf(':')
+    if (colon === -1) throw new Error('must be host:port, :port or [ipv6]:port')
+    host = addr.slice(0, colon)
+    port = addr.slice(colon + 1)
+    if (host.includes(':')) throw new Error('must put an IPv6 address in brackets, as in [::1]:5000')
+    if (host === '') host = '0.0.0.0'
+    else if (isIP(host) === 0 && !/^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(host)) {
+      throw new Error(`has an invalid host "${host}"`)
+    }
+  }
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw new Error(`has an invalid port "${port}" (0 to 65535)`)
+  return { host, port: Number(port) }
+}
+
+const DURATION_UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }
+
+/**
+ * Parses a Go duration (`60s`, `1m30s`, `1.5h`, `250ms`, `0`) into
+ * milliseconds, rounded up. Returns undefined when it is not one; negative
+ * durations are refused.
+ */
+export function parseGoDuration (text: string): number | undefined {
+  if (text === '0' || text === '+0') return 0
+  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y
+  let index = text.startsWith('+') ? 1 : 0
+  if (index >= text.length) return undefined
+  let nanoseconds = 0
+  while (index < text.length) {
+    part.lastIndex = index
+    const match = part.exec(text)
+    if (match === null) return undefined
+    nanoseconds += Number.parseFloat(match[1]) * DURATION_UNIT_NS[match[2]]
+    index = part.lastIndex
+  }
+  return Math.ceil(nanoseconds / 1e6)
+}
+
+const HOST_URL = /^https?:\/\/[^/?#]+\/?$/
+
+function readHttp (http: Section, reader: Reader, result: Partial<DistributionConfig>, options: RegistryOptions): void {
+  // Before addr: with a unix socket, addr is a path, and net is the real problem.
+  const net = http.string('net')
+  if (net !== undefined && !['tcp', 'tcp4', 'tcp6'].includes(net)) {
+    reader.fail(http.at('net'), `must be tcp; ${quote(net)} is not supported`)
+  }
+
+  const addr = http.string('addr') ?? DEFAULT_ADDR
+  try {
+    result.listen = parseListenAddress(addr)
+  } catch (error) {
+    reader.fail(http.at('addr'), `${(error as Error).message}, got ${quote(addr)}`)
+  }
+
+  const host = http.string('host')
+  if (host !== undefined) {
+    let valid = HOST_URL.test(host)
+    try { new URL(host) } catch { valid = false }
+    if (!valid) reader.fail(http.at('host'), `must be an absolute http(s) URL without a path, like https://registry.example.com, got ${quote(host)}`)
+    options.http = { ...options.http, host }
+  }
+
+  const relativeURLs = http.boolean('relativeurls')
+  if (relativeURLs !== undefined) options.http = { ...options.http, relativeURLs }
+
+  // Never echo the secret in a message.
+  const secretValue = http.get('secret')
+  if (secretValue !== undefined && secretValue !== null && typeof secretValue !== 'string') reader.fail(http.at('secret'), 'must be a string')
+  if (typeof secretValue === 'string' && secretValue !== '') options.uploadState = { secret: secretValue }
+
+  const drain = http.get('draintimeout')
+  if (drain !== undefined && drain !== null && drain !== '') {
+    const ms = typeof drain === 'string' ? parseGoDuration(drain) : undefined
+    if (ms === undefined) reader.fail(http.at('draintimeout'), `must be a duration like 60s or 1m30s, got ${typeof drain === 'string' ? quote(drain) : 'a collection'}`)
+    if (ms > MAX_TIMER_MS) reader.fail(http.at('draintimeout'), 'must be at most 596h')
+    // As in distribution, 0 is the same as unset.
+    if (ms > 0) result.shutdownTimeoutMs = ms
+  }
+
+  result.trustProxy = readTrustProxy(http, reader)
+
+  const prefix = http.string('prefix')
+  if (prefix !== undefined && prefix !== '/') reader.warn(http.at('prefix'), 'is not supported yet and is ignored: the registry answers at /v2/')
+  http.refuse('tls', 'is not supported yet: refusing to serve plain HTTP where TLS was configured; terminate TLS in a proxy in front of the registry')
+  http.unsupported('headers')
+  http.unsupported('debug')
+  http.unsupported('http2')
+  http.finish()
+}
+
+const PROXY_ADDRESS_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+function isProxyAddress (entry: string): boolean {
+  if (PROXY_ADDRESS_NAMES.has(entry) || isIP(entry) !== 0) return true
+  const cidr = /^([^/]+)\/(\d{1,3})$/.exec(entry)
+  if (cidr === null) return false
+  const family = isIP(cidr[1])
+  return family !== 0 && Number(cidr[2]) <= (family === 4 ? 32 : 128)
+}
+
+/** `http.trustproxy`: true/false, or the proxies' addresses/CIDRs as a list or a comma-separated string. */
+function readTrustProxy (http: Section, reader: Reader): boolean | string[] {
+  const path = http.at('trustproxy')
+  const value = http.get('trustproxy')
+  if (value === undefined || value === null || value === '') return false
+  let entries: string[]
+  if (typeof value === 'string') {
+    if (/^(?:true|yes|on)$/i.test(value)) return true
+    if (/^(?:false|no|off)$/i.test(value)) return false
+    entries = value.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '')
+  } else if (Array.isArray(value) && value.every((entry) => typeof entry === 'string')) {
+    entries = value as string[]
+  } else {
+    reader.fail(path, 'must be true, false, or a list of proxy addresses')
+  }
+  for (const entry of entries) {
+    if (!isProxyAddress(entry)) reader.fail(path, `has ${quote(entry)}, which is not an IP address, a CIDR range, or loopback/linklocal/uniquelocal`)
+  }
+  return entries.length === 0 ? false : entries
+}
+
+function readStorage (storage: Section, reader: Reader, options: RegistryOptions): void {
+  const drivers = storage.keys().filter((key) => !STORAGE_SETTINGS.has(key))
+  if (drivers.length > 1) reader.fail(storage.path, `configures more than one storage driver (${drivers.map((name) => `${name}${reader.origin(storage.at(name))}`).join(', ')}); choose one`)
+
+  let config: StorageConfig
+  const driver = drivers[0] ?? 'filesystem'
+  if (driver === 'filesystem') {
+    const filesystem = storage.section('filesystem')
+    config = { filesystem: { rootDirectory: filesystem.string('rootdirectory') ?? DEFAULT_ROOT_DIRECTORY } }
+    filesystem.unsupported('maxthreads')
+    filesystem.finish()
+  } else if (driver === 'inmemory') {
+    storage.section('inmemory').finish()
+    config = { inmemory: {} }
+  } else {
+    storage.get(driver)
+    const what = KNOWN_UNSUPPORTED_DRIVERS.has(driver) ? 'is a storage driver not supported yet' : 'is not a known storage driver'
+    reader.fail(storage.at(driver), `${what}; supported: filesystem, inmemory`)
+  }
+  options.storage = config
+
+  const deletion = storage.section('delete')
+  const enabled = deletion.boolean('enabled')
+  if (enabled !== undefined) options.delete = { enabled }
+  deletion.finish()
+
+  const maintenance = storage.section('maintenance')
+  const readOnly = maintenance.section('readonly')
+  if (readOnly.boolean('enabled') === true) {
+    reader.fail(readOnly.at('enabled'), 'is not supported yet: refusing to start a writable registry where a read-only one was configured')
+  }
+  readOnly.finish()
+  for (const key of maintenance.keys()) {
+    if (key !== 'readonly') maintenance.unsupported(key)
+  }
+  storage.unsupported('cache')
+  storage.unsupported('redirect')
+  storage.unsupported('tag')
+  storage.finish()
+}
+
+function parseLevel (text: string | undefined, path: string, reader: Reader): LogLevel | undefined {
+  if (text === undefined) return undefined
+  const lower = text.toLowerCase()
+  if (lower !== 'error' && lower !== 'warn' && lower !== 'info' && lower !== 'debug') {
+    reader.fail(path, `must be one of error, warn, info, debug, got ${quote(text)}`)
+  }
+  return lower
+}
+
+function readLog (root: Section, reader: Reader): LogLevel {
+  const log = root.section('log')
+  // `loglevel` is distribution's older top-level spelling; `log.level` wins.
+  const level = parseLevel(log.string('level'), log.at('level'), reader)
+  const alias = parseLevel(root.string('loglevel'), 'loglevel', reader)
+
+  const formatter = log.string('formatter')
+  if (formatter !== undefined && formatter !== 'json' && formatter !== 'text') {
+    reader.warn(log.at('formatter'), `${quote(formatter)} is not supported and is ignored: logs are JSON lines`)
+  }
+  log.unsupported('fields')
+  log.unsupported('hooks')
+  log.unsupported('accesslog')
+  log.unsupported('reportcaller')
+  log.finish()
+  return level ?? alias ?? 'info'
+}
+
+function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConfig, 'warnings' | 'configFile'> {
+  const root = Section.of(rootValue, '', reader)
+  const options: RegistryOptions = {}
+  const result: Partial<DistributionConfig> = {}
+
+  const version = root.get('version')
+  if (version !== undefined && version !== null && version !== '0.1') {
+    reader.fail('version', `must be 0.1, the only configuration version, got ${typeof version === 'string' ? quote(version) : 'a collection'}`)
+  }
+
+  const logLevel = readLog(root, reader)
+  readHttp(root.section('http'), reader, result, options)
+  readStorage(root.section('storage'), reader, options)
+
+  const catalog = root.section('catalog')
+  // As in distribution, a zero or negative maxentries means the default.
+  const maxEntries = catalog.integer('maxentries')
+  if (maxEntries !== undefined && maxEntries > 0) options.limits = { ...options.limits, catalogPageSize: maxEntries }
+  catalog.finish()
+
+  root.refuse('auth', 'is not supported in the configuration file yet: refusing to start an open registry where authentication was configured')
+  root.refuse('proxy', 'is not supported yet: refusing to start a writable registry where a pull-through cache was configured')
+  for (const key of ['middleware', 'reporting', 'notifications', 'redis', 'health', 'compatibility', 'validation', 'policy']) {
+    root.unsupported(key)
+  }
+  root.finish()
+
+  return {
+    options,
+    listen: result.listen as { host: string, port: number },
+    logLevel,
+    trustProxy: result.trustProxy ?? false,
+    ...(result.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: result.shutdownTimeoutMs })
+  }
+}
+
+/**
+ * Applies `REGISTRY_*` variables the way distribution does: `REGISTRY_A_B_C`
+ * sets `a.b.c`, matching existing keys case-insensitively; variables are
+ * applied in lexical order, so `REGISTRY_STORAGE` comes before
+ * `REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY`.
+ */
+function applyEnvironment (root: ConfigMap, env: NodeJS.ProcessEnv, sources: Map<string, string>, warnings: string[]): void {
+  const names = Object.keys(env).filter((name) => name.startsWith(ENV_PREFIX) && name !== CONFIG_PATH_VARIABLE).sort()
+  for (const name of names) {
+    // Trimmed as YAML trims a plain scalar, which is what distribution parses the value as.
+    const raw = env[name]?.trim()
+    if (raw === undefined) continue
+    const segments = name.slice(ENV_PREFIX.length).split('_')
+    if (segments.some((segment) => segment === '')) {
+      warnings.push(`environment variable ${name} does not name a configuration key and is ignored`)
+      continue
+    }
+    const keys: string[] = []
+    let node = root
+    for (let i = 0; i < segments.length; i++) {
+      const key = Object.keys(node).find((existing) => existing.toUpperCase() === segments[i].toUpperCase()) ?? segments[i].toLowerCase()
+      keys.push(key)
+      const path = keys.join('.')
+      if (i < segments.length - 1) {
+        let next = own(node, key)
+        if (!isMap(next)) {
+          next = {}
+          node[key] = next
+        }
+        node = next
+        continue
+      }
+      // A value that looks like a YAML collection is parsed, as distribution does; never the secret, which can be any text.
+      const value = path !== 'http.secret' && /^[{[]/.test(raw) ? parseYaml(raw, `environment variable ${name}`, path).value : raw
+      if (path === 'storage' && typeof value === 'string' && value !== '') {
+        // REGISTRY_STORAGE=<driver> switches driver but keeps the file's delete/maintenance/... settings.
+        const current = isMap(own(node, key)) ? own(node, key) as ConfigMap : {}
+        const next: ConfigMap = {}
+        for (const [setting, settingValue] of Object.entries(current)) {
+          if (STORAGE_SETTINGS.has(setting) || setting === value) next[setting] = settingValue
+        }
+        if (!Object.hasOwn(next, value)) next[value] = {}
+        node[key] = next
+        sources.set(`storage.${value}`, name)
+      } else {
+        node[key] = value
+        sources.set(path, name)
+      }
+    }
+  }
+}
+
+/**
+ * Turns a configuration file's text (or undefined, for no file) plus the
+ * environment into the registry's options and the server's settings.
+ * Throws RegistryConfigError naming the configuration path on a bad value.
+ */
+export function parseDistributionConfig (text: string | undefined, env: NodeJS.ProcessEnv = {}, configFile?: string): DistributionConfig {
+  const warnings: string[] = []
+  let root: ConfigMap = {}
+  if (text !== undefined) {
+    const what = configFile === undefined ? 'the configuration' : `configuration file ${configFile}`
+    const parsed = parseYaml(text, what, 'config file')
+    warnings.push(...parsed.warnings)
+    if (parsed.value !== null) {
+      if (!isMap(parsed.value)) throw new RegistryConfigError('config file', `${what} must be a YAML mapping`)
+      root = parsed.value
+    }
+  }
+  normalizeStorage(root)
+  const sources = new Map<string, string>()
+  applyEnvironment(root, env, sources, warnings)
+  normalizeStorage(root)
+
+  const reader = new Reader(sources)
+  const config = interpret(root, reader)
+  return { ...config, warnings: [...warnings, ...reader.warnings], ...(configFile === undefined ? {} : { configFile }) }
+}
+
+/** Reads the configuration file (if a path is given) and applies the environment. */
+export async function loadDistributionConfig (configFile: string | undefined, env: NodeJS.ProcessEnv = {}): Promise<DistributionConfig> {
+  if (configFile === undefined) return parseDistributionConfig(undefined, env)
+  let text: string
+  try {
+    text = await readFile(configFile, 'utf8')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw new RegistryConfigError('config file', `${configFile} cannot be read: ${code ?? (error as Error).message}`)
+  }
+  return parseDistributionConfig(text, env, configFile)
+}
+
+/**
+ * The configuration file named on the command line (`<path>` or, as with
+ * distribution's CLI, `serve <path>`), else by REGISTRY_CONFIGURATION_PATH,
+ * else none. `argv` is the arguments after the script (process.argv.slice(2)).
+ */
+export function configFileFromArgs (argv: readonly string[], env: NodeJS.ProcessEnv = {}): string | undefined {
+  const args = argv[0] === 'serve' ? argv.slice(1) : [...argv]
+  if (args[0] === 'garbage-collect') throw new RegistryConfigError('command line', 'asks for garbage-collect, which is not supported yet')
+  const flag = args.find((arg) => arg.startsWith('-') && arg !== '-')
+  if (flag !== undefined) throw new RegistryConfigError('command line', `has an unknown flag ${quote(flag)}; usage: [serve] [config.yml]`)
+  if (args.length > 1) throw new RegistryConfigError('command line', `takes one configuration file path, got ${args.length} arguments`)
+  if (args.length === 1) return args[0]
+  const fromEnv = env[CONFIG_PATH_VARIABLE]
+  return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv
+}
+
+/** Resolves the whole standalone configuration from the command line and the environment. */
+export async function resolveDistributionConfig (argv: readonly string[], env: NodeJS.ProcessEnv): Promise<DistributionConfig> {
+  return await loadDistributionConfig(configFileFromArgs(argv, env), env)
+}

@@ -1,0 +1,394 @@
+import t, { type Test } from 'tap'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import {
+  configFileFromArgs,
+  loadDistributionConfig,
+  parseDistributionConfig,
+  parseGoDuration,
+  parseListenAddress,
+  resolveDistributionConfig
+} from '../../lib/config/distribution-config.js'
+import { DEFAULT_ROOT_DIRECTORY, RegistryConfigError } from '../../lib/options.js'
+
+/** Asserts that parsing throws a RegistryConfigError naming `option`, and returns its message. */
+function configError (t: Test, fn: () => unknown, option: string, messagePattern?: RegExp): string {
+  try {
+    fn()
+  } catch (error) {
+    t.type(error, RegistryConfigError)
+    t.equal((error as RegistryConfigError).option, option, `names ${option}`)
+    t.match((error as Error).message, option)
+    if (messagePattern !== undefined) t.match((error as Error).message, messagePattern)
+    return (error as Error).message
+  }
+  t.fail(`expected a RegistryConfigError naming ${option}`)
+  return ''
+}
+
+t.test('defaults without a file or environment', async (t) => {
+  const config = parseDistributionConfig(undefined, {})
+  t.same(config.listen, { host: '127.0.0.1', port: 5000 })
+  t.equal(config.logLevel, 'info')
+  t.same(config.options, { storage: { filesystem: { rootDirectory: DEFAULT_ROOT_DIRECTORY } } })
+  t.equal(config.options.uploadState, undefined, 'no secret: the plugin picks a random one and warns')
+  t.equal(config.shutdownTimeoutMs, undefined)
+  t.equal(config.trustProxy, false)
+  t.same(config.warnings, [])
+  t.equal(config.configFile, undefined)
+})
+
+t.test('an empty file and a file of only comments are the defaults', async (t) => {
+  t.same(parseDistributionConfig('', {}).options, parseDistributionConfig(undefined, {}).options)
+  t.same(parseDistributionConfig('# nothing here\n', {}).listen, { host: '127.0.0.1', port: 5000 })
+})
+
+t.test('a full distribution-style file', async (t) => {
+  const config = parseDistributionConfig(`
+version: 0.1
+log:
+  level: debug
+  formatter: json
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+http:
+  addr: 0.0.0.0:5001
+  host: https://registry.example.com
+  secret: s3cr3t
+  relativeurls: true
+  draintimeout: 1m30s
+catalog:
+  maxentries: 250
+`, {}, '/etc/registry/config.yml')
+  t.same(config.options, {
+    storage: { filesystem: { rootDirectory: '/var/lib/registry' } },
+    delete: { enabled: true },
+    http: { host: 'https://registry.example.com', relativeURLs: true },
+    uploadState: { secret: 's3cr3t' },
+    limits: { catalogPageSize: 250 }
+  })
+  t.same(config.listen, { host: '0.0.0.0', port: 5001 })
+  t.equal(config.logLevel, 'debug')
+  t.equal(config.shutdownTimeoutMs, 90_000)
+  t.same(config.warnings, [])
+  t.equal(config.configFile, '/etc/registry/config.yml')
+})
+
+t.test('scalars keep their text: a numeric-looking secret is not turned into a number', async (t) => {
+  t.same(parseDistributionConfig('http:\n  secret: 0123\n', {}).options.uploadState, { secret: '0123' })
+  t.same(parseDistributionConfig('http:\n  secret: "null"\n', {}).options.uploadState, { secret: 'null' })
+  t.equal(parseDistributionConfig('http:\n  secret: ~\n', {}).options.uploadState, undefined)
+  t.equal(parseDistributionConfig('http:\n  secret: ""\n', {}).options.uploadState, undefined, 'an empty secret is unset')
+})
+
+t.test('environment overrides', async (t) => {
+  const file = `
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: /from/file
+  delete:
+    enabled: false
+http:
+  addr: 127.0.0.1:5000
+  secret: from-file
+`
+  const config = parseDistributionConfig(file, {
+    REGISTRY_HTTP_ADDR: ' :6000 ',
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/from/env',
+    REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+    REGISTRY_HTTP_SECRET: 'from-env',
+    REGISTRY_LOG_LEVEL: 'warn',
+    REGISTRY_HTTP_HOST: 'http://localhost:6000',
+    REGISTRY_HTTP_RELATIVEURLS: 'yes',
+    REGISTRY_HTTP_DRAINTIMEOUT: '5s',
+    PATH: '/usr/bin',
+    HOME: '/root'
+  })
+  t.same(config.listen, { host: '0.0.0.0', port: 6000 }, 'env beats file; :port means all interfaces')
+  t.same(config.options.storage, { filesystem: { rootDirectory: '/from/env' } })
+  t.same(config.options.delete, { enabled: true })
+  t.same(config.options.uploadState, { secret: 'from-env' })
+  t.same(config.options.http, { host: 'http://localhost:6000', relativeURLs: true })
+  t.equal(config.logLevel, 'warn')
+  t.equal(config.shutdownTimeoutMs, 5000)
+  t.same(config.warnings, [], 'unrelated variables are not looked at')
+
+  t.test('without a file', async (t) => {
+    const config = parseDistributionConfig(undefined, { REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/data', REGISTRY_STORAGE_DELETE_ENABLED: 'false' })
+    t.same(config.options, { storage: { filesystem: { rootDirectory: '/data' } }, delete: { enabled: false } })
+  })
+
+  t.test('REGISTRY_STORAGE switches the driver and keeps the other storage settings', async (t) => {
+    const config = parseDistributionConfig('storage:\n  filesystem:\n    rootdirectory: /x\n  delete:\n    enabled: true\n', { REGISTRY_STORAGE: 'inmemory' })
+    t.same(config.options.storage, { inmemory: {} })
+    t.same(config.options.delete, { enabled: true })
+    t.same(config.warnings, [])
+  })
+
+  t.test('REGISTRY_STORAGE applies before the more specific variables', async (t) => {
+    const config = parseDistributionConfig('storage: inmemory\n', {
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/srv/registry',
+      REGISTRY_STORAGE: 'filesystem'
+    })
+    t.same(config.options.storage, { filesystem: { rootDirectory: '/srv/registry' } })
+  })
+
+  t.test('keys match the file case-insensitively; a YAML mapping value is parsed', async (t) => {
+    const config = parseDistributionConfig(undefined, { REGISTRY_STORAGE_DELETE: '{enabled: true}' })
+    t.same(config.options.delete, { enabled: true })
+  })
+
+  t.test('REGISTRY_CONFIGURATION_PATH is not a configuration key', async (t) => {
+    t.same(parseDistributionConfig(undefined, { REGISTRY_CONFIGURATION_PATH: '/etc/x.yml' }).warnings, [])
+  })
+})
+
+t.test('http.addr forms', async (t) => {
+  const addr = (value: string): unknown => parseDistributionConfig(`http:\n  addr: "${value}"\n`, {}).listen
+  t.same(addr(':5000'), { host: '0.0.0.0', port: 5000 })
+  t.same(addr('[::1]:5000'), { host: '::1', port: 5000 })
+  t.same(addr('[::]:443'), { host: '::', port: 443 })
+  t.same(addr('localhost:8080'), { host: 'localhost', port: 8080 })
+  t.same(addr('registry.internal:80'), { host: 'registry.internal', port: 80 })
+  t.same(addr('10.1.2.3:0'), { host: '10.1.2.3', port: 0 })
+  t.same(parseListenAddress('127.0.0.1:65535'), { host: '127.0.0.1', port: 65535 })
+})
+
+t.test('bad http.addr values name http.addr', async (t) => {
+  for (const bad of ['5000', 'localhost', '::1:5000', '127.0.0.1:', '127.0.0.1:65536', '127.0.0.1:http', 'bad host:5000', '[nope]:5000', '[::1]5000']) {
+    configError(t, () => parseDistributionConfig(`http:\n  addr: "${bad}"\n`, {}), 'http.addr')
+  }
+  const message = configError(t, () => parseDistributionConfig(undefined, { REGISTRY_HTTP_ADDR: 'nonsense' }), 'http.addr')
+  t.match(message, 'REGISTRY_HTTP_ADDR', 'an environment value names its variable')
+})
+
+t.test('log level', async (t) => {
+  t.equal(parseDistributionConfig('log:\n  level: DEBUG\n', {}).logLevel, 'debug', 'case-insensitive, as in distribution')
+  t.equal(parseDistributionConfig('loglevel: error\n', {}).logLevel, 'error', 'the old top-level loglevel')
+  t.equal(parseDistributionConfig('loglevel: error\nlog:\n  level: warn\n', {}).logLevel, 'warn', 'log.level wins over loglevel')
+  t.equal(parseDistributionConfig(undefined, { REGISTRY_LOGLEVEL: 'debug' }).logLevel, 'debug')
+  configError(t, () => parseDistributionConfig('log:\n  level: verbose\n', {}), 'log.level', /error, warn, info, debug/)
+  configError(t, () => parseDistributionConfig('loglevel: trace\n', {}), 'loglevel')
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_LOG_LEVEL: 'loud' }), 'log.level', /REGISTRY_LOG_LEVEL/)
+})
+
+t.test('log.formatter', async (t) => {
+  t.same(parseDistributionConfig('log:\n  formatter: text\n', {}).warnings, [])
+  t.same(parseDistributionConfig('log:\n  formatter: json\n', {}).warnings, [])
+  const { warnings } = parseDistributionConfig('log:\n  formatter: logstash\n', {})
+  t.equal(warnings.length, 1)
+  t.match(warnings[0], /log\.formatter.*logstash.*ignored/)
+})
+
+t.test('version', async (t) => {
+  t.equal(parseDistributionConfig('version: 0.1\n', {}).logLevel, 'info')
+  t.equal(parseDistributionConfig('version: "0.1"\n', {}).logLevel, 'info')
+  configError(t, () => parseDistributionConfig('version: 0.2\n', {}), 'version', /0\.1/)
+  configError(t, () => parseDistributionConfig('version: 1\n', {}), 'version')
+})
+
+t.test('booleans', async (t) => {
+  const enabled = (value: string): boolean | undefined => parseDistributionConfig(undefined, { REGISTRY_STORAGE_DELETE_ENABLED: value }).options.delete?.enabled
+  for (const yes of ['true', 'True', 'TRUE', 'yes', 'on']) t.equal(enabled(yes), true, yes)
+  for (const no of ['false', 'False', 'no', 'off']) t.equal(enabled(no), false, no)
+  t.equal(enabled(''), undefined, 'an empty variable is unset')
+  const message = configError(t, () => parseDistributionConfig(undefined, { REGISTRY_STORAGE_DELETE_ENABLED: 'maybe' }), 'storage.delete.enabled')
+  t.match(message, 'REGISTRY_STORAGE_DELETE_ENABLED')
+  t.match(message, '"maybe"')
+  configError(t, () => parseDistributionConfig('storage:\n  delete:\n    enabled: 1\n', {}), 'storage.delete.enabled')
+  configError(t, () => parseDistributionConfig('http:\n  relativeurls: [true]\n', {}), 'http.relativeurls')
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_HTTP_RELATIVEURLS: 'sure' }), 'http.relativeurls', /REGISTRY_HTTP_RELATIVEURLS/)
+})
+
+t.test('integers', async (t) => {
+  t.same(parseDistributionConfig(undefined, { REGISTRY_CATALOG_MAXENTRIES: '50' }).options.limits, { catalogPageSize: 50 })
+  t.equal(parseDistributionConfig('catalog:\n  maxentries: 0\n', {}).options.limits, undefined, 'zero means the default, as in distribution')
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_CATALOG_MAXENTRIES: 'lots' }), 'catalog.maxentries', /REGISTRY_CATALOG_MAXENTRIES/)
+  configError(t, () => parseDistributionConfig('catalog:\n  maxentries: 1.5\n', {}), 'catalog.maxentries')
+})
+
+t.test('http.host', async (t) => {
+  t.same(parseDistributionConfig('http:\n  host: https://r.example.com:5443/\n', {}).options.http, { host: 'https://r.example.com:5443/' })
+  configError(t, () => parseDistributionConfig('http:\n  host: registry.example.com\n', {}), 'http.host')
+  configError(t, () => parseDistributionConfig('http:\n  host: https://r.example.com/sub\n', {}), 'http.host')
+  configError(t, () => parseDistributionConfig('http:\n  host: ftp://r.example.com\n', {}), 'http.host')
+})
+
+t.test('http.secret is never echoed', async (t) => {
+  const message = configError(t, () => parseDistributionConfig('http:\n  secret:\n    nested: hunter2\n', {}), 'http.secret')
+  t.notMatch(message, 'hunter2')
+  t.same(parseDistributionConfig(undefined, { REGISTRY_HTTP_SECRET: '[{not yaml' }).options.uploadState, { secret: '[{not yaml' }, 'a secret from the environment is taken as it is')
+})
+
+t.test('http.draintimeout', async (t) => {
+  const drain = (value: string): number | undefined => parseDistributionConfig(`http:\n  draintimeout: ${value}\n`, {}).shutdownTimeoutMs
+  t.equal(drain('60s'), 60_000)
+  t.equal(drain('1m30s'), 90_000)
+  t.equal(drain('1.5h'), 5_400_000)
+  t.equal(drain('250ms'), 250)
+  t.equal(drain('0'), undefined, '0 is unset, as in distribution')
+  t.equal(drain('0s'), undefined)
+  for (const bad of ['60', '-5s', 'soon', '5 s', '1d', 's']) {
+    configError(t, () => drain(bad), 'http.draintimeout', /duration/)
+  }
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_HTTP_DRAINTIMEOUT: '10' }), 'http.draintimeout', /REGISTRY_HTTP_DRAINTIMEOUT/)
+  t.equal(parseGoDuration('1h2m3s4ms5us6ns'), Math.ceil(3_723_004.005006))
+  t.equal(parseGoDuration('.5s'), 500)
+  t.equal(parseGoDuration(''), undefined)
+})
+
+t.test('http.net', async (t) => {
+  t.equal(parseDistributionConfig('http:\n  net: tcp\n', {}).warnings.length, 0)
+  configError(t, () => parseDistributionConfig('http:\n  net: unix\n  addr: /run/registry.sock\n', {}), 'http.net')
+})
+
+t.test('http.trustproxy (an extension): off unless configured', async (t) => {
+  t.equal(parseDistributionConfig('http:\n  trustproxy: true\n', {}).trustProxy, true)
+  t.same(parseDistributionConfig(undefined, { REGISTRY_HTTP_TRUSTPROXY: '10.0.0.0/8, 127.0.0.1, loopback' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', 'loopback'])
+  t.same(parseDistributionConfig('http:\n  trustproxy: [192.168.0.1, "::1"]\n', {}).trustProxy, ['192.168.0.1', '::1'])
+  configError(t, () => parseDistributionConfig('http:\n  trustproxy: everyone\n', {}), 'http.trustproxy')
+  configError(t, () => parseDistributionConfig('http:\n  trustproxy: 10.0.0.0/99\n', {}), 'http.trustproxy')
+})
+
+t.test('storage drivers', async (t) => {
+  t.same(parseDistributionConfig('storage:\n  inmemory:\n', {}).options.storage, { inmemory: {} })
+  t.same(parseDistributionConfig('storage:\n  inmemory: {}\n', {}).options.storage, { inmemory: {} })
+  t.same(parseDistributionConfig('storage: inmemory\n', {}).options.storage, { inmemory: {} }, 'the short form')
+  t.same(parseDistributionConfig('storage:\n  filesystem:\n', {}).options.storage, { filesystem: { rootDirectory: DEFAULT_ROOT_DIRECTORY } })
+  t.same(parseDistributionConfig('storage:\n  delete:\n    enabled: true\n', {}).options.storage, { filesystem: { rootDirectory: DEFAULT_ROOT_DIRECTORY } }, 'no driver means the filesystem default')
+
+  const message = configError(t, () => parseDistributionConfig('storage:\n  filesystem:\n    rootdirectory: /a\n  inmemory: {}\n', {}), 'storage', /more than one/)
+  t.match(message, 'filesystem')
+  t.match(message, 'inmemory')
+  configError(t, () => parseDistributionConfig('storage:\n  filesystem:\n    rootdirectory: /a\n', { REGISTRY_STORAGE_INMEMORY: '{}' }), 'storage', /more than one.*REGISTRY_STORAGE_INMEMORY/)
+  configError(t, () => parseDistributionConfig('storage:\n  s3:\n    bucket: b\n', {}), 'storage.s3', /not supported/)
+  configError(t, () => parseDistributionConfig('storage:\n  floppy: {}\n', {}), 'storage.floppy', /not a known storage driver/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_STORAGE: 'gcs' }), 'storage.gcs', /REGISTRY_STORAGE/)
+  configError(t, () => parseDistributionConfig('storage:\n  filesystem: /data\n', {}), 'storage.filesystem', /mapping/)
+})
+
+t.test('storage settings not supported yet are accepted with a warning', async (t) => {
+  const { warnings, options } = parseDistributionConfig(`
+storage:
+  filesystem:
+    rootdirectory: /data
+    maxthreads: 100
+  maintenance:
+    uploadpurging:
+      enabled: true
+      age: 168h
+    readonly:
+      enabled: false
+  cache:
+    blobdescriptor: inmemory
+  redirect:
+    disable: true
+`, {})
+  t.same(options.storage, { filesystem: { rootDirectory: '/data' } })
+  t.equal(warnings.length, 4)
+  for (const key of ['storage.filesystem.maxthreads', 'storage.maintenance.uploadpurging', 'storage.cache', 'storage.redirect']) {
+    t.ok(warnings.some((warning) => warning.includes(`"${key}"`) && /not supported yet/.test(warning)), key)
+  }
+})
+
+t.test('settings whose absence would let in what the operator kept out stop the registry', async (t) => {
+  configError(t, () => parseDistributionConfig('auth:\n  htpasswd:\n    realm: r\n    path: /auth/htpasswd\n', {}), 'auth', /refusing/)
+  configError(t, () => parseDistributionConfig('http:\n  tls:\n    certificate: /c.pem\n    key: /k.pem\n', {}), 'http.tls', /refusing/)
+  configError(t, () => parseDistributionConfig('proxy:\n  remoteurl: https://registry-1.docker.io\n', {}), 'proxy', /refusing/)
+  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    readonly:\n      enabled: true\n', {}), 'storage.maintenance.readonly.enabled', /refusing/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_AUTH: 'htpasswd' }), 'auth', /REGISTRY_AUTH/)
+  t.same(parseDistributionConfig('auth: {}\nhttp:\n  tls: {}\n', {}).warnings, [], 'empty sections are nothing configured')
+})
+
+t.test('unknown keys are reported as warnings, never silently ignored', async (t) => {
+  const { warnings } = parseDistributionConfig(`
+version: 0.1
+colour: blue
+http:
+  addr: :5000
+  adress: :6000
+log:
+  levle: debug
+storage:
+  filesystem:
+    rootdir: /x
+  delete:
+    enable: true
+notifications:
+  endpoints:
+    - name: alistener
+      url: https://listener.example.com/event
+`, { REGISTRY_HTTP_PORT: '5000', REGISTRY__WEIRD: 'x' })
+  const expected = ['colour', 'http.adress', 'log.levle', 'storage.filesystem.rootdir', 'storage.delete.enable', 'http.port']
+  for (const key of expected) {
+    t.ok(warnings.some((warning) => warning.includes(`"${key}"`) && /not a known configuration key/.test(warning)), key)
+  }
+  t.ok(warnings.some((warning) => warning.includes('"http.port"') && warning.includes('REGISTRY_HTTP_PORT')), 'an environment key names its variable')
+  t.ok(warnings.some((warning) => warning.includes('"notifications"') && /not supported yet/.test(warning)))
+  t.ok(warnings.some((warning) => warning.includes('REGISTRY__WEIRD')))
+  t.equal(warnings.length, expected.length + 2)
+
+  const kubernetes = parseDistributionConfig(undefined, { REGISTRY_PORT: 'tcp://10.0.0.1:5000', REGISTRY_PORT_5000_TCP_PORT: '5000', REGISTRY_SERVICE_HOST: '10.0.0.1' }).warnings
+  t.equal(kubernetes.length, 2, 'Kubernetes service variables are warned about, not fatal')
+  t.match(kubernetes.join('\n'), 'REGISTRY_PORT_5000_TCP_PORT')
+  t.match(kubernetes.join('\n'), 'REGISTRY_SERVICE_HOST')
+  t.notOk(warnings.some((warning) => warning.includes('listener.example.com')), 'values are not echoed')
+})
+
+t.test('a file that is not valid YAML or not a mapping', async (t) => {
+  configError(t, () => parseDistributionConfig('http: [\n', {}, 'c.yml'), 'config file', /c\.yml.*YAML/)
+  configError(t, () => parseDistributionConfig('http:\n  addr: a\nhttp:\n  addr: b\n', {}), 'config file', /unique/)
+  configError(t, () => parseDistributionConfig('- a\n- b\n', {}), 'config file', /mapping/)
+  configError(t, () => parseDistributionConfig('http: 5000\n', {}), 'http', /mapping/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_HTTP: '{addr: [' }), 'http', /REGISTRY_HTTP/)
+})
+
+t.test('YAML anchors and merge keys work as in distribution', async (t) => {
+  const config = parseDistributionConfig('x-common: &fs\n  rootdirectory: /shared\nstorage:\n  filesystem:\n    <<: *fs\n', {})
+  t.same(config.options.storage, { filesystem: { rootDirectory: '/shared' } })
+  t.equal(config.warnings.length, 1, 'the anchor holder is an unknown key')
+})
+
+t.test('command line and file loading', async (t) => {
+  t.equal(configFileFromArgs([], {}), undefined)
+  t.equal(configFileFromArgs(['config.yml'], {}), 'config.yml')
+  t.equal(configFileFromArgs(['serve', '/etc/distribution/config.yml'], {}), '/etc/distribution/config.yml')
+  t.equal(configFileFromArgs(['serve'], {}), undefined)
+  t.equal(configFileFromArgs([], { REGISTRY_CONFIGURATION_PATH: '/from/env.yml' }), '/from/env.yml')
+  t.equal(configFileFromArgs(['arg.yml'], { REGISTRY_CONFIGURATION_PATH: '/from/env.yml' }), 'arg.yml', 'the argument wins')
+  configError(t, () => configFileFromArgs(['--port', '5000'], {}), 'command line', /--port/)
+  configError(t, () => configFileFromArgs(['a.yml', 'b.yml'], {}), 'command line')
+  configError(t, () => configFileFromArgs(['garbage-collect', 'c.yml'], {}), 'command line')
+
+  const dir = await mkdtemp(join(tmpdir(), 'distribution-config-'))
+  t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
+  const file = join(dir, 'config.yml')
+  await writeFile(file, 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /from/file\nhttp:\n  addr: 127.0.0.1:5555\n')
+
+  const loaded = await loadDistributionConfig(file, { REGISTRY_HTTP_ADDR: '127.0.0.1:6666' })
+  t.same(loaded.listen, { host: '127.0.0.1', port: 6666 })
+  t.same(loaded.options.storage, { filesystem: { rootDirectory: '/from/file' } })
+  t.equal(loaded.configFile, file)
+
+  const resolved = await resolveDistributionConfig(['serve', file], {})
+  t.same(resolved.listen, { host: '127.0.0.1', port: 5555 })
+
+  await t.rejects(loadDistributionConfig(join(dir, 'missing.yml'), {}), { name: 'RegistryConfigError', option: 'config file', message: /missing\.yml.*ENOENT/ })
+  await t.rejects(resolveDistributionConfig(['--help'], {}), { name: 'RegistryConfigError', option: 'command line' })
+})
+
+t.test('config.example.yml is valid and warns about nothing', async (t) => {
+  const file = fileURLToPath(new URL('../../config.example.yml', import.meta.url))
+  const config = await loadDistributionConfig(file, {})
+  t.same(config.warnings, [])
+  t.same(config.listen, { host: '0.0.0.0', port: 5000 })
+  t.same(config.options.storage, { filesystem: { rootDirectory: '/var/lib/registry' } })
+  t.equal(config.shutdownTimeoutMs, 60_000)
+})
