@@ -8,6 +8,10 @@ import type { UploadStateProvider } from './upload-state/provider.js'
 import { HmacUploadStateProvider } from './upload-state/hmac.js'
 import { BlobStore } from './store/blobs.js'
 import { UploadStore } from './store/uploads.js'
+import { ManifestStore } from './store/manifests.js'
+import { TagStore } from './store/tags.js'
+import { ReferrersIndex } from './store/referrers.js'
+import { RepositoryStore } from './store/repositories.js'
 import { DEFAULT_ROOT_DIRECTORY, resolveLimits, type RegistryOptions, type ResolvedLimits, type StorageConfig } from './options.js'
 import type { UrlBuilderOptions } from '../routes/url-builder.js'
 
@@ -33,6 +37,10 @@ export class App {
   readonly storage: StorageDriver
   readonly blobs: BlobStore
   readonly uploads: UploadStore
+  readonly manifests: ManifestStore
+  readonly tags: TagStore
+  readonly referrers: ReferrersIndex
+  readonly repositories: RepositoryStore
   readonly accessController: AccessController
   readonly uploadState: UploadStateProvider
   readonly limits: ResolvedLimits
@@ -43,6 +51,10 @@ export class App {
     this.storage = createDriver(options.storage)
     this.blobs = new BlobStore(this.storage)
     this.uploads = new UploadStore(this.storage, this.blobs)
+    this.tags = new TagStore(this.storage)
+    this.referrers = new ReferrersIndex(this.storage)
+    this.manifests = new ManifestStore(this.storage, this.blobs, this.tags, this.referrers)
+    this.repositories = new RepositoryStore(this.storage)
     this.accessController = options.accessController ?? new OpenAccessController()
     this.uploadState = createUploadState(options.uploadState, log)
     this.limits = resolveLimits(options.limits)

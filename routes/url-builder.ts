@@ -93,16 +93,24 @@ export function baseURL (origin: RequestOrigin | undefined, options: UrlBuilderO
   const proto = forwarded.proto ?? firstHeader(origin?.headers['x-forwarded-proto']) ?? origin?.protocol ?? 'http'
   const host = forwarded.host ?? firstHeader(origin?.headers['x-forwarded-host']) ?? origin?.host ?? 'localhost'
   const safeProto = /^https?$/i.test(proto) ? proto.toLowerCase() : 'http'
-  const safeHost = HOST_PATTERN.test(host) ? host : (origin?.host ?? 'localhost')
+  const requestHost = origin?.host ?? ''
+  const safeHost = HOST_PATTERN.test(host) ? host : HOST_PATTERN.test(requestHost) ? requestHost : 'localhost'
   return `${safeProto}://${safeHost}${prefix}`
 }
 
 /** Builds the URLs of every route for one request. */
 export class UrlBuilder {
   readonly base: string
+  readonly #prefix: string
 
   constructor (origin?: RequestOrigin, options: UrlBuilderOptions = {}) {
     this.base = baseURL(origin, options)
+    this.#prefix = (options.prefix ?? '').replace(/\/+$/, '')
+  }
+
+  /** A URL relative to the host (prefix and path), as pagination `Link` headers use. */
+  relative (name: RouteName, params: RouteParams = {}, query?: Query): string {
+    return this.#prefix + buildPath(name, params, query)
   }
 
   build (name: RouteName, params: RouteParams = {}, query?: Query): string {

@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream'
 import type { StorageDriver } from '../storage/driver.js'
 import { isPathNotFound } from '../storage/errors.js'
-import { parseDigest, type ParsedDigest } from '../digest.js'
+import type { ParsedDigest } from '../digest.js'
+import { deleteIfExists, readLink, writeLink } from './links.js'
 import { paths } from './paths.js'
 
 export interface BlobDescriptor {
@@ -35,29 +36,34 @@ export class BlobStore {
   }
 
   async isLinked (name: string, digest: ParsedDigest): Promise<boolean> {
-    try {
-      const link = await this.#driver.getContent(paths.layerLink(name, digest))
-      return parseDigest(link.toString('utf8').trim())?.digest === digest.digest
-    } catch (error) {
-      if (isPathNotFound(error)) return false
-      throw error
-    }
+    return (await readLink(this.#driver, paths.layerLink(name, digest)))?.digest === digest.digest
   }
 
   /** Makes a blob visible in a repository; the blob's data must already be in place. */
   async link (name: string, digest: ParsedDigest): Promise<void> {
-    await this.#driver.putContent(paths.layerLink(name, digest), Buffer.from(digest.digest, 'utf8'))
+    await writeLink(this.#driver, paths.layerLink(name, digest), digest)
   }
 
   /** Removes the blob from a repository; false when it was not linked there. */
   async unlink (name: string, digest: ParsedDigest): Promise<boolean> {
     if (!await this.isLinked(name, digest)) return false
-    try {
-      await this.#driver.delete(paths.layerLink(name, digest).replace(/\/link$/, ''))
-    } catch (error) {
-      if (!isPathNotFound(error)) throw error
-    }
+    await deleteIfExists(this.#driver, paths.layerLink(name, digest).replace(/\/link$/, ''))
     return true
+  }
+
+  /** Stores small content (a manifest) as a blob, atomically; content-addressed, so an existing copy is kept. */
+  async putSmall (digest: ParsedDigest, content: Uint8Array): Promise<void> {
+    if (await this.stat(digest) !== undefined) return
+    await this.#driver.putContent(paths.blobData(digest), content)
+  }
+
+  async getSmall (digest: ParsedDigest): Promise<Buffer | undefined> {
+    try {
+      return await this.#driver.getContent(paths.blobData(digest))
+    } catch (error) {
+      if (isPathNotFound(error)) return undefined
+      throw error
+    }
   }
 
   async reader (digest: ParsedDigest, offset?: number, length?: number): Promise<Readable> {
@@ -70,7 +76,7 @@ export class BlobStore {
    */
   async adopt (sourcePath: string, digest: ParsedDigest): Promise<void> {
     if (await this.stat(digest) !== undefined) {
-      await this.#driver.delete(sourcePath).catch((error: unknown) => { if (!isPathNotFound(error)) throw error })
+      await deleteIfExists(this.#driver, sourcePath)
       return
     }
     await this.#driver.move(sourcePath, paths.blobData(digest))

@@ -22,5 +22,8 @@ export const paths = {
   tagsRoot: (name: string): string => `${ROOT}/repositories/${name}/_manifests/tags`,
   tagDir: (name: string, tag: string): string => `${ROOT}/repositories/${name}/_manifests/tags/${tag}`,
   tagCurrentLink: (name: string, tag: string): string => `${ROOT}/repositories/${name}/_manifests/tags/${tag}/current/link`,
+  /** Referrers index: which manifests name a subject. Distribution 2.8 ignores this directory. */
+  referrersOf: (name: string, subject: ParsedDigest): string => `${ROOT}/repositories/${name}/_referrers/${subject.algorithm}/${subject.hex}`,
+  referrerLink: (name: string, subject: ParsedDigest, referrer: ParsedDigest): string => `${ROOT}/repositories/${name}/_referrers/${subject.algorithm}/${subject.hex}/${referrer.algorithm}/${referrer.hex}/link`,
   tagIndexLink: (name: string, tag: string, d: ParsedDigest): string => `${ROOT}/repositories/${name}/_manifests/tags/${tag}/index/${d.algorithm}/${d.hex}/link`
 }

@@ -1,0 +1,132 @@
+import type { StorageDriver } from '../storage/driver.js'
+import { createDigester, parseDigest, type ParsedDigest } from '../digest.js'
+import { RegistryError } from '../../errors/index.js'
+import { parseManifest, type ParsedManifest } from '../manifest/parse.js'
+import type { BlobStore } from './blobs.js'
+import type { TagStore } from './tags.js'
+import type { ReferrersIndex } from './referrers.js'
+import { deleteIfExists, readLink, writeLink } from './links.js'
+import { LruCache } from './lru.js'
+import { paths } from './paths.js'
+
+export interface StoredManifest {
+  digest: ParsedDigest
+  /** The exact bytes that were pushed. */
+  content: Buffer
+  parsed: ParsedManifest
+}
+
+interface ManifestContent {
+  content: Buffer
+  parsed: ParsedManifest
+}
+
+/** How many manifests (immutable by digest) are kept in memory. */
+const CACHE_ENTRIES = 2048
+
+/**
+ * A manifest stored before this registry existed (for example schema1 pushed
+ * to distribution) is still served as it is, with the media type it names.
+ */
+function parseStored (content: Buffer): ParsedManifest {
+  try {
+    return parseManifest(content, undefined)
+  } catch {
+    let mediaType = 'application/vnd.docker.distribution.manifest.v1+prettyjws'
+    try {
+      const body = JSON.parse(content.toString('utf8')) as { mediaType?: unknown }
+      if (typeof body.mediaType === 'string') mediaType = body.mediaType
+    } catch {}
+    return { kind: 'image', mediaType, blobs: [], manifests: [] }
+  }
+}
+
+/** Manifests: bytes stored as blobs, visible in a repository through `_manifests/revisions`. */
+export class ManifestStore {
+  readonly #driver: StorageDriver
+  readonly #blobs: BlobStore
+  readonly #tags: TagStore
+  readonly #referrers: ReferrersIndex
+  readonly #cache = new LruCache<string, ManifestContent>(CACHE_ENTRIES)
+
+  constructor (driver: StorageDriver, blobs: BlobStore, tags: TagStore, referrers: ReferrersIndex) {
+    this.#driver = driver
+    this.#blobs = blobs
+    this.#tags = tags
+    this.#referrers = referrers
+  }
+
+  async exists (name: string, digest: ParsedDigest): Promise<boolean> {
+    return (await readLink(this.#driver, paths.manifestRevisionLink(name, digest)))?.digest === digest.digest
+  }
+
+  /** A manifest of a repository by digest; undefined unless it is linked there. */
+  async get (name: string, digest: ParsedDigest): Promise<StoredManifest | undefined> {
+    if (!await this.exists(name, digest)) return undefined
+    const loaded = await this.#load(digest)
+    return loaded === undefined ? undefined : { digest, ...loaded }
+  }
+
+  /**
+   * Stores a manifest: parse and validate, check the digest the client named,
+   * check every reference resolves in the repository, then write the bytes,
+   * the revision link, the referrers entry and the tags, in that order, so
+   * nothing points at what is not yet there.
+   */
+  async put (name: string, content: Buffer, contentType: string | undefined, target: { digest?: ParsedDigest, tags: string[] }): Promise<StoredManifest> {
+    const parsed = parseManifest(content, contentType)
+    const algorithm = target.digest?.algorithm ?? 'sha256'
+    const hex = createDigester(algorithm).update(content).digest('hex')
+    if (target.digest !== undefined && target.digest.hex !== hex) {
+      throw new RegistryError('DIGEST_INVALID', { message: 'manifest content does not match the digest in the URL', detail: { expected: target.digest.digest, actual: `${algorithm}:${hex}` } })
+    }
+    const digest = target.digest ?? parseDigest(`${algorithm}:${hex}`)!
+    await this.#checkReferences(name, parsed)
+
+    await this.#blobs.putSmall(digest, content)
+    await writeLink(this.#driver, paths.manifestRevisionLink(name, digest), digest)
+    const subject = parsed.subject === undefined ? undefined : parseDigest(parsed.subject.digest)
+    if (subject !== undefined) await this.#referrers.add(name, subject, digest)
+    for (const tag of target.tags) await this.#tags.tag(name, tag, digest)
+    this.#cache.set(digest.digest, { content, parsed })
+    return { digest, content, parsed }
+  }
+
+  /** Deletes a manifest and every tag pointing at it; false when it was not in the repository. */
+  async delete (name: string, digest: ParsedDigest): Promise<boolean> {
+    const stored = await this.get(name, digest)
+    if (stored === undefined) return false
+    for (const tag of await this.#tags.tagsOf(name, digest)) await this.#tags.untag(name, tag)
+    const subject = stored.parsed.subject === undefined ? undefined : parseDigest(stored.parsed.subject.digest)
+    if (subject !== undefined) await this.#referrers.remove(name, subject, digest)
+    await deleteIfExists(this.#driver, paths.manifestRevisionDir(name, digest))
+    return true
+  }
+
+  async #checkReferences (name: string, parsed: ParsedManifest): Promise<void> {
+    const missing = await Promise.all([
+      ...parsed.blobs.map(async (descriptor) => {
+        const digest = parseDigest(descriptor.digest)
+        return digest !== undefined && await this.#blobs.statInRepository(name, digest) !== undefined ? undefined : descriptor.digest
+      }),
+      ...parsed.manifests.map(async (descriptor) => {
+        const digest = parseDigest(descriptor.digest)
+        return digest !== undefined && await this.exists(name, digest) ? undefined : descriptor.digest
+      })
+    ])
+    const unknown = missing.filter((digest): digest is string => digest !== undefined)
+    if (unknown.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { message: `manifest references ${unknown.length} unknown blob(s) or manifest(s)`, detail: { digests: unknown } })
+    }
+  }
+
+  async #load (digest: ParsedDigest): Promise<ManifestContent | undefined> {
+    const cached = this.#cache.get(digest.digest)
+    if (cached !== undefined) return cached
+    const content = await this.#blobs.getSmall(digest)
+    if (content === undefined) return undefined
+    const loaded = { content, parsed: parseStored(content) }
+    this.#cache.set(digest.digest, loaded)
+    return loaded
+  }
+}
