@@ -109,7 +109,7 @@ function describeFirstError (schema: Parameters<typeof Value.Errors>[0], value: 
  */
 export function validateOptions (options: unknown): RegistryOptions {
   if (options === undefined || options === null) return {}
-  if (typeof options !== 'object') throw new RegistryConfigError('options', 'must be an object')
+  if (typeof options !== 'object' || Array.isArray(options)) throw new RegistryConfigError('options', 'must be an object')
   const { storage, uploadState, accessController, ...data } = options as Record<string, unknown>
 
   const known = new Set(['delete', 'http', 'limits', 'prefix', 'logLevel'])

@@ -119,3 +119,14 @@ t.test('without an upload secret a random one is used, with a warning', async (t
   t.equal((await app.inject({ method: 'POST', url: '/v2/r/blobs/uploads/' })).statusCode, 202)
   await app.close()
 })
+
+t.test('registry errors keep headers a host app set, and drop the registry\'s own success headers', async (t) => {
+  const app = Fastify()
+  app.addHook('onRequest', async (_request, reply) => { reply.header('x-request-id', 'abc') })
+  await app.register(registry, { storage: { inmemory: {} }, uploadState: { secret: 's' } })
+  t.teardown(async () => await app.close())
+  const response = await app.inject({ method: 'GET', url: `/v2/r/blobs/${sha256(Buffer.from('x'))}` })
+  t.equal(response.statusCode, 404)
+  t.equal(response.headers['x-request-id'], 'abc')
+  t.equal(response.headers['docker-content-digest'], undefined)
+})

@@ -1,0 +1,204 @@
+import t, { type Test } from 'tap'
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_ROOT_DIRECTORY,
+  RegistryConfigError,
+  resolveLimits,
+  validateOptions,
+  type RegistryOptions
+} from '../lib/options.js'
+import { InMemoryDriver } from '../lib/storage/inmemory.js'
+import { OpenAccessController } from '../lib/auth/access-controller.js'
+import { HmacUploadStateProvider } from '../lib/upload-state/hmac.js'
+
+const MiB = 1024 * 1024
+
+/** A plain object with every StorageDriver method. */
+function driverShaped (): Record<string, () => never> {
+  const fail = (): never => { throw new Error('not called') }
+  return Object.fromEntries(['getContent', 'putContent', 'reader', 'writer', 'stat', 'list', 'move', 'delete', 'walk'].map((m) => [m, fail]))
+}
+
+/**
+ * Asserts validateOptions refuses `options` with a RegistryConfigError naming
+ * `option`. Options checked by the data schema are currently reported with an
+ * `options.` prefix (see the report); this accepts the path with or without it
+ * so the assertion still pins the option's own path.
+ */
+function refuses (t: Test, options: unknown, option: string, what = JSON.stringify(options)): void {
+  try {
+    validateOptions(options)
+    t.fail(`${what}: should be refused`)
+  } catch (error) {
+    t.ok(error instanceof RegistryConfigError, `${what}: RegistryConfigError`)
+    const e = error as RegistryConfigError
+    t.equal(e.name, 'RegistryConfigError')
+    t.equal(e.option, option, `${what}: names ${option} (got ${e.option})`)
+    t.ok(e.message.includes(`"${e.option}"`), `${what}: the message names the option`)
+    t.match(e.message, /^fastify-oci-registry: /, `${what}: the message says who complains`)
+  }
+}
+
+t.test('RegistryConfigError', async (t) => {
+  const e = new RegistryConfigError('limits.tagsPageSize', 'must be positive')
+  t.ok(e instanceof Error)
+  t.equal(e.option, 'limits.tagsPageSize')
+  t.equal(e.message, 'fastify-oci-registry: option "limits.tagsPageSize" must be positive')
+  t.equal(e.name, 'RegistryConfigError')
+})
+
+t.test('validateOptions: nothing given', async (t) => {
+  t.strictSame(validateOptions(undefined), {})
+  t.strictSame(validateOptions(null), {})
+  t.strictSame(validateOptions({}), {})
+})
+
+t.test('validateOptions: not an object', async (t) => {
+  for (const value of ['x', 1, true, () => ({}), Symbol('x')]) {
+    refuses(t, value, 'options', String(typeof value))
+  }
+})
+
+t.test('validateOptions: a full valid object passes unchanged', async (t) => {
+  const full: RegistryOptions = {
+    storage: { filesystem: { rootDirectory: '/var/lib/registry' } },
+    delete: { enabled: true },
+    uploadState: { secret: 's3cret' },
+    accessController: { authorized: async () => ({ access: [] }) },
+    http: { host: 'https://registry.example.com', relativeURLs: false },
+    limits: { manifestBodySize: 8 * MiB, blobBodySize: 1024 * MiB, tagsPageSize: 100, catalogPageSize: 50 }
+  }
+  t.equal(validateOptions(full), full, 'returns the same object')
+  t.strictSame(validateOptions(structuredClone({ ...full, accessController: undefined })), { ...full, accessController: undefined })
+  t.doesNotThrow(() => validateOptions({ storage: { inmemory: {} } }), 'in-memory storage config')
+  t.doesNotThrow(() => validateOptions({ http: { host: 'http://localhost:5000' } }))
+  t.doesNotThrow(() => validateOptions({ http: { host: 'https://reg.example/' } }), 'trailing slash allowed')
+  t.doesNotThrow(() => validateOptions({ http: { host: 'https://[::1]:5000' } }), 'IPv6')
+  t.doesNotThrow(() => validateOptions({ http: { relativeURLs: true } }))
+  t.doesNotThrow(() => validateOptions({ delete: {} }))
+  t.doesNotThrow(() => validateOptions({ delete: { enabled: false } }))
+  t.doesNotThrow(() => validateOptions({ limits: {} }))
+  t.doesNotThrow(() => validateOptions({ limits: { manifestBodySize: 1, blobBodySize: 1, tagsPageSize: 1, catalogPageSize: 1 } }), 'minimum 1')
+  t.doesNotThrow(() => validateOptions({ prefix: '/registry', logLevel: 'warn' }), 'Fastify register options are let through')
+})
+
+t.test('validateOptions: injected parts', async (t) => {
+  const driver = driverShaped()
+  t.equal(validateOptions({ storage: driver }).storage, driver, 'a driver-shaped object is accepted')
+  const real = new InMemoryDriver()
+  t.equal(validateOptions({ storage: real }).storage, real, 'a driver class instance (prototype methods) is accepted')
+  const provider = new HmacUploadStateProvider('x')
+  t.equal(validateOptions({ uploadState: provider }).uploadState, provider, 'an UploadStateProvider')
+  const custom = { pack: () => 'x', unpack: () => ({ name: 'a', uuid: 'u', offset: 0, startedAt: new Date() }) }
+  t.equal(validateOptions({ uploadState: custom }).uploadState, custom, 'a provider-shaped object')
+  const controller = new OpenAccessController()
+  t.equal(validateOptions({ accessController: controller }).accessController, controller)
+})
+
+t.test('validateOptions: limits', async (t) => {
+  for (const key of ['manifestBodySize', 'blobBodySize', 'tagsPageSize', 'catalogPageSize']) {
+    for (const value of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '10', null, true, [1], {}]) {
+      refuses(t, { limits: { [key]: value } }, `limits.${key}`, `limits.${key} = ${String(value)}`)
+    }
+  }
+  refuses(t, { limits: { bogus: 1 } }, 'limits.bogus', 'unknown limit')
+  refuses(t, { limits: 5 }, 'limits')
+  refuses(t, { limits: null }, 'limits')
+  refuses(t, { limits: [] }, 'limits')
+  // the first bad option is named, even with good ones around it
+  refuses(t, { limits: { manifestBodySize: MiB, tagsPageSize: 0 } }, 'limits.tagsPageSize')
+})
+
+t.test('validateOptions: http', async (t) => {
+  for (const host of ['ftp://x', 'http://x/path', 'https://x/a/', 'http://x?y', 'http://x#y', 'x.example', '//x.example', 'http://', 'https:///', '', 'HTTP://x/p']) {
+    refuses(t, { http: { host } }, 'http.host', `http.host = ${JSON.stringify(host)}`)
+  }
+  refuses(t, { http: { host: 1 } }, 'http.host')
+  refuses(t, { http: { relativeURLs: 'yes' } }, 'http.relativeURLs')
+  refuses(t, { http: { relativeURLs: 1 } }, 'http.relativeURLs')
+  refuses(t, { http: { bogus: true } }, 'http.bogus')
+  refuses(t, { http: 'https://x' }, 'http')
+})
+
+t.test('validateOptions: delete', async (t) => {
+  refuses(t, { delete: { enabled: 'true' } }, 'delete.enabled')
+  refuses(t, { delete: { enabled: 1 } }, 'delete.enabled')
+  refuses(t, { delete: { enabled: null } }, 'delete.enabled')
+  refuses(t, { delete: { enable: true } }, 'delete.enable', 'misspelt key')
+  refuses(t, { delete: true }, 'delete')
+})
+
+t.test('validateOptions: unknown top-level keys', async (t) => {
+  refuses(t, { bogus: 1 }, 'bogus')
+  refuses(t, { Storage: { inmemory: {} } }, 'Storage', 'case matters')
+  refuses(t, { limit: { manifestBodySize: 1 } }, 'limit', 'misspelt limits')
+  refuses(t, { secret: 'x' }, 'secret')
+  refuses(t, { http: {}, relativeURLs: true }, 'relativeURLs', 'a nested option at the top level')
+})
+
+t.test('validateOptions: storage', async (t) => {
+  const bad: Array<[unknown, string]> = [
+    [null, 'null'],
+    ['filesystem', 'a string'],
+    [1, 'a number'],
+    [{}, 'empty object'],
+    [{ s3: { bucket: 'x' } }, 'unknown driver'],
+    [{ filesystem: {} }, 'filesystem without rootDirectory'],
+    [{ filesystem: { rootDirectory: '' } }, 'empty rootDirectory'],
+    [{ filesystem: { rootDirectory: 1 } }, 'rootDirectory a number'],
+    [{ filesystem: { rootDirectory: '/x', extra: 1 } }, 'filesystem with an extra key'],
+    [{ filesystem: '/x' }, 'filesystem a string'],
+    [{ inmemory: { size: 1 } }, 'inmemory with a key'],
+    [{ inmemory: true }, 'inmemory a boolean'],
+    [{ filesystem: { rootDirectory: '/x' }, inmemory: {} }, 'two drivers'],
+    [{ ...driverShaped(), walk: undefined }, 'a driver missing walk'],
+    [{ ...driverShaped(), getContent: 'x' }, 'a driver whose getContent is not a function']
+  ]
+  for (const [storage, what] of bad) refuses(t, { storage }, 'storage', what)
+})
+
+t.test('validateOptions: uploadState', async (t) => {
+  const bad: Array<[unknown, string]> = [
+    [{ secret: '' }, 'empty secret'],
+    [{}, 'no secret'],
+    [{ secret: 1 }, 'numeric secret'],
+    [{ secret: Buffer.from('x') }, 'Buffer secret'],
+    [null, 'null'],
+    ['secret', 'a bare string'],
+    [{ pack: () => '' }, 'pack without unpack'],
+    [{ unpack: () => ({}) }, 'unpack without pack'],
+    [{ pack: 'x', unpack: 'y' }, 'pack and unpack not functions']
+  ]
+  for (const [uploadState, what] of bad) refuses(t, { uploadState }, 'uploadState', what)
+})
+
+t.test('validateOptions: accessController', async (t) => {
+  const bad: Array<[unknown, string]> = [
+    [{}, 'no authorized'],
+    [{ authorized: true }, 'authorized not a function'],
+    [null, 'null'],
+    ['open', 'a string'],
+    [() => ({}), 'a bare function']
+  ]
+  for (const [accessController, what] of bad) refuses(t, { accessController }, 'accessController', what)
+})
+
+t.test('resolveLimits', async (t) => {
+  const defaults = { manifestBodySize: 4 * MiB, blobBodySize: undefined, tagsPageSize: 1000, catalogPageSize: 1000 }
+  t.strictSame(resolveLimits(undefined), defaults, 'defaults')
+  t.strictSame(resolveLimits({}), defaults, 'empty limits')
+  t.equal(resolveLimits(undefined).manifestBodySize, 4194304, 'manifest limit is 4 MiB')
+  t.ok('blobBodySize' in resolveLimits(undefined), 'blobBodySize present, undefined')
+  t.strictSame(resolveLimits({ manifestBodySize: 10 }), { ...defaults, manifestBodySize: 10 })
+  t.strictSame(resolveLimits({ blobBodySize: 20 }), { ...defaults, blobBodySize: 20 })
+  t.strictSame(resolveLimits({ tagsPageSize: 5 }), { ...defaults, tagsPageSize: 5 })
+  t.strictSame(resolveLimits({ catalogPageSize: 7 }), { ...defaults, catalogPageSize: 7 })
+  t.strictSame(resolveLimits({ manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4 }),
+    { manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4 })
+  t.strictSame(DEFAULT_LIMITS, defaults)
+  t.ok(Object.isFrozen(DEFAULT_LIMITS))
+  const resolved = resolveLimits(undefined)
+  resolved.manifestBodySize = 1
+  t.equal(resolveLimits(undefined).manifestBodySize, 4 * MiB, 'each call returns a fresh object')
+  t.equal(DEFAULT_ROOT_DIRECTORY, './registry-data')
+})
