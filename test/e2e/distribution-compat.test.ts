@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { startStandaloneProcess, type RunningRegistry } from '../helpers/standalone-process.js'
@@ -76,6 +76,7 @@ async function inspectRaw (server: { port: number }, image: string): Promise<Buf
 
 /** Pulls everything (`--all`) into a fresh OCI layout and returns the digest its index.json names for `ref`. */
 async function pullDigest (server: { port: number }, image: string, outDir: string, ref: string): Promise<string | undefined> {
+  await mkdir(outDir, { recursive: true })
   await skopeo(['--insecure-policy', 'copy', '--all', '--src-tls-verify=false', `docker://${hostOf(server)}/${image}`, `oci:${outDir}:${ref}`])
   const index = JSON.parse(await readFile(join(outDir, 'index.json'), 'utf8')) as { manifests: Descriptor[] }
   return index.manifests.find((entry) => entry.annotations?.['org.opencontainers.image.ref.name'] === ref)?.digest
