@@ -1,0 +1,29 @@
+import t from 'tap'
+import { InMemoryDriver, type StorageDriver } from '../lib/index.js'
+import { StorageFullError } from '../lib/storage/errors.js'
+import { buildRegistry, errorCode, sha256 } from './helpers/registry.js'
+
+/** An in-memory driver whose `getContent` fails the way a broken disk or a full one does. */
+function failingDriver (failure: () => Error): StorageDriver {
+  const driver = new InMemoryDriver()
+  driver.getContent = async () => { throw failure() }
+  return driver
+}
+
+t.test('an unexpected failure is 500 UNKNOWN, with no internals in the body', async (t) => {
+  const app = await buildRegistry({ storage: failingDriver(() => new Error('secret internal detail at /var/lib/registry')) })
+  t.teardown(async () => await app.close())
+  const response = await app.inject({ method: 'GET', url: `/v2/r/blobs/${sha256(Buffer.from('x'))}` })
+  t.equal(response.statusCode, 500)
+  t.equal(errorCode(response.body), 'UNKNOWN')
+  t.notMatch(response.body, /secret internal detail|var\/lib/)
+  t.equal(response.headers['docker-distribution-api-version'], 'registry/2.0')
+})
+
+t.test('a full disk is 507 UNAVAILABLE, not a crash', async (t) => {
+  const app = await buildRegistry({ storage: failingDriver(() => new StorageFullError('/x')) })
+  t.teardown(async () => await app.close())
+  const response = await app.inject({ method: 'GET', url: `/v2/r/blobs/${sha256(Buffer.from('x'))}` })
+  t.equal(response.statusCode, 507)
+  t.equal(errorCode(response.body), 'UNAVAILABLE')
+})
