@@ -40,8 +40,10 @@ t.test('skopeo pushes, inspects, lists, pulls, copies and deletes real images', 
   const amd64 = await layout.image({ layerSizes: [1000], architecture: 'amd64', label: 'amd' })
   const arm64 = await layout.image({ layerSizes: [1500], architecture: 'arm64', label: 'arm' })
   const index = await layout.index([amd64, arm64])
+  const signature = await layout.artifact(big.manifest, 'application/vnd.example.signature', { signed: 'big' })
   layout.tag(big.manifest, 'big')
   layout.tag(index.descriptor, 'multi')
+  layout.tag(signature.manifest, 'signature')
   await layout.save()
   const largeLayer = big.layers[1].digest
 
@@ -115,6 +117,16 @@ t.test('skopeo pushes, inspects, lists, pulls, copies and deletes real images', 
     t.ok(error, 'skopeo no longer finds the image')
     const other = JSON.parse(await skopeo('inspect', '--tls-verify=false', ref('apps/big:v1'))) as { Digest: string }
     t.equal(other.Digest, big.manifest.digest, 'the same image in another repository is untouched')
+  })
+
+  await t.test('an artifact with a subject shows up in the referrers API', async (t) => {
+    await skopeo('copy', '--dest-tls-verify=false', `oci:${layout.dir}:signature`, ref('apps/big:signature'))
+    const raw = await skopeo('inspect', '--raw', '--tls-verify=false', ref('apps/big:signature'))
+    t.equal(raw, signature.manifestBytes.toString())
+    const referrers = await request(`http://${host}/v2/apps/big/referrers/${big.manifest.digest}`)
+    t.equal(referrers.statusCode, 200)
+    const listed = await referrers.body.json() as { manifests: Array<{ digest: string, artifactType: string }> }
+    t.same(listed.manifests.map((entry) => [entry.digest, entry.artifactType]), [[signature.manifest.digest, 'application/vnd.example.signature']])
   })
 
   await t.test('catalog lists every repository pushed', async (t) => {

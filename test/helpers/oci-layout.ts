@@ -86,6 +86,24 @@ export class OciLayout {
     return { manifest: { ...manifest, platform: { architecture, os: 'linux' } }, manifestBytes, layers, config }
   }
 
+  /** An OCI artifact (empty config, one JSON blob) whose `subject` is another manifest. */
+  async artifact (subject: Descriptor, artifactType: string, payload: unknown): Promise<BuiltImage> {
+    const config = await this.writeBlob(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json')
+    const layer = await this.writeBlob(Buffer.from(JSON.stringify(payload)), 'application/json')
+    const { platform: _platform, annotations: _annotations, ...subjectDescriptor } = subject
+    const manifestBytes = Buffer.from(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      artifactType,
+      config,
+      layers: [layer],
+      subject: subjectDescriptor,
+      annotations: { 'org.opencontainers.image.created': '2026-11-27T00:00:00Z' }
+    }))
+    const manifest = await this.writeBlob(manifestBytes, 'application/vnd.oci.image.manifest.v1+json')
+    return { manifest: { ...manifest, artifactType }, manifestBytes, layers: [layer], config }
+  }
+
   /** A multi-platform OCI index over the given images. */
   async index (images: BuiltImage[]): Promise<{ descriptor: Descriptor, bytes: Buffer }> {
     const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: images.map((image) => image.manifest) }))
