@@ -39,7 +39,9 @@ export const RegistryDataOptionsSchema = Type.Object({
     /** Largest `n` on tags list (default 1000). */
     tagsPageSize: Type.Optional(PositiveInteger),
     /** Largest `n` on the catalog (default 1000). */
-    catalogPageSize: Type.Optional(PositiveInteger)
+    catalogPageSize: Type.Optional(PositiveInteger),
+    /** Age in milliseconds after which an unfinished upload is refused on resume (default 7 days). */
+    uploadMaxAge: Type.Optional(PositiveInteger)
   }, { additionalProperties: false }))
 })
 
@@ -66,6 +68,7 @@ export interface RegistryOptions {
     blobBodySize?: number
     tagsPageSize?: number
     catalogPageSize?: number
+    uploadMaxAge?: number
   }
 }
 
@@ -74,13 +77,16 @@ export interface ResolvedLimits {
   blobBodySize: number | undefined
   tagsPageSize: number
   catalogPageSize: number
+  uploadMaxAge: number
 }
 
 export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   manifestBodySize: 4 * 1024 * 1024,
   blobBodySize: undefined,
   tagsPageSize: 1000,
-  catalogPageSize: 1000
+  catalogPageSize: 1000,
+  // distribution purges uploads older than 168h by default; resuming one that old is refused alike.
+  uploadMaxAge: 7 * 24 * 60 * 60 * 1000
 })
 
 export const DEFAULT_ROOT_DIRECTORY = './registry-data'
@@ -139,6 +145,7 @@ export function resolveLimits (limits: RegistryOptions['limits']): ResolvedLimit
     manifestBodySize: limits?.manifestBodySize ?? DEFAULT_LIMITS.manifestBodySize,
     blobBodySize: limits?.blobBodySize ?? DEFAULT_LIMITS.blobBodySize,
     tagsPageSize: limits?.tagsPageSize ?? DEFAULT_LIMITS.tagsPageSize,
-    catalogPageSize: limits?.catalogPageSize ?? DEFAULT_LIMITS.catalogPageSize
+    catalogPageSize: limits?.catalogPageSize ?? DEFAULT_LIMITS.catalogPageSize,
+    uploadMaxAge: limits?.uploadMaxAge ?? DEFAULT_LIMITS.uploadMaxAge
   }
 }
