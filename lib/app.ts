@@ -50,14 +50,14 @@ export class App {
   constructor (options: RegistryOptions, log: FastifyBaseLogger, prefix: string) {
     this.storage = createDriver(options.storage)
     this.blobs = new BlobStore(this.storage)
-    this.uploads = new UploadStore(this.storage, this.blobs)
+    this.limits = resolveLimits(options.limits)
+    this.uploads = new UploadStore(this.storage, this.blobs, this.limits.uploadMaxAge)
     this.tags = new TagStore(this.storage)
     this.referrers = new ReferrersIndex(this.storage)
     this.manifests = new ManifestStore(this.storage, this.blobs, this.tags, this.referrers)
     this.repositories = new RepositoryStore(this.storage)
     this.accessController = options.accessController ?? new OpenAccessController()
     this.uploadState = createUploadState(options.uploadState, log)
-    this.limits = resolveLimits(options.limits)
     this.deleteEnabled = options.delete?.enabled === true
     this.urlOptions = { host: options.http?.host, relative: options.http?.relativeURLs === true, prefix }
   }

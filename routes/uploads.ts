@@ -129,7 +129,7 @@ export const finishUpload: RouteHandler = async (request, reply, context, app) =
 /** `GET /v2/<name>/blobs/uploads/<uuid>`: how much has been received. */
 export const getUploadStatus: RouteHandler = async (request, reply, context, app) => {
   verifiedState(request, context, app)
-  const upload = await app.uploads.status(context.repository, context.uuid!)
+  const upload = await app.uploads.activeStatus(context.repository, context.uuid!)
   return await answerProgress(reply, context, app, upload, 204)
 }
 

@@ -1,8 +1,7 @@
 import type { StorageDriver } from '../storage/driver.js'
-import { exists, listNames } from './links.js'
+import { exists } from './links.js'
 import { paths } from './paths.js'
-
-const MARKERS = new Set(['_layers', '_manifests'])
+import { walkRepositoryDirectories } from './repository-walk.js'
 
 /** Repositories: directories under `repositories/` holding `_layers` or `_manifests`. */
 export class RepositoryStore {
@@ -17,23 +16,14 @@ export class RepositoryStore {
   }
 
   /**
-   * Every repository name, sorted. Walks only the repository directories,
-   * never into `_layers`, `_manifests` or `_uploads`, so the cost grows
-   * with the number of repositories, not blobs or tags.
+   * Every repository name, sorted. The cost grows with the number of
+   * repositories, not blobs or tags.
    */
   async list (): Promise<string[]> {
     const names: string[] = []
-    const pending: string[] = ['']
-    while (pending.length > 0) {
-      const prefix = pending.pop()!
-      const children = await listNames(this.#driver, prefix === '' ? paths.repositoriesRoot : paths.repository(prefix))
-      let isRepository = false
-      for (const child of children) {
-        if (MARKERS.has(child)) isRepository = true
-        else if (!child.startsWith('_')) pending.push(prefix === '' ? child : `${prefix}/${child}`)
-      }
-      if (isRepository && prefix !== '') names.push(prefix)
-    }
+    await walkRepositoryDirectories(this.#driver, async (name, children) => {
+      if (children.includes('_layers') || children.includes('_manifests')) names.push(name)
+    })
     return names.sort()
   }
 }

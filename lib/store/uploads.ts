@@ -49,9 +49,13 @@ export class UploadStore {
   readonly #mutex = new KeyedMutex()
   readonly #hashes = new Map<string, HashState>()
 
-  constructor (driver: StorageDriver, blobs: BlobStore) {
+  readonly #maxAge: number
+
+  /** `maxAge`: milliseconds after which an unfinished upload is refused on resume. */
+  constructor (driver: StorageDriver, blobs: BlobStore, maxAge = Number.POSITIVE_INFINITY) {
     this.#driver = driver
     this.#blobs = blobs
+    this.#maxAge = maxAge
   }
 
   static isValidId (uuid: string): boolean {
@@ -78,6 +82,16 @@ export class UploadStore {
       throw error
     }
     return { name, uuid, size: await this.#dataSize(name, uuid), startedAt }
+  }
+
+  /** The status of an upload that may still be resumed: BLOB_UPLOAD_UNKNOWN when missing or expired. */
+  async activeStatus (name: string, uuid: string): Promise<UploadStatus> {
+    return await this.#checkedStatus(name, uuid, {})
+  }
+
+  /** Whether an upload is older than this store resumes; its bytes stay until the purge removes them. */
+  isExpired (status: UploadStatus, now = Date.now()): boolean {
+    return now - status.startedAt.getTime() > this.#maxAge
   }
 
   /** Appends one chunk (a PATCH); resolves with the status after it. */
@@ -121,6 +135,9 @@ export class UploadStore {
 
   async #checkedStatus (name: string, uuid: string, options: ChunkOptions): Promise<UploadStatus> {
     const status = await this.status(name, uuid)
+    if (this.isExpired(status)) {
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { message: 'upload expired: start a new one', detail: { uuid, startedAt: status.startedAt.toISOString() } })
+    }
     if (options.expectedSize !== undefined && options.expectedSize !== status.size) {
       throw new RegistryError('RANGE_INVALID', {
         message: `upload state says ${options.expectedSize} bytes but the upload holds ${status.size}`,

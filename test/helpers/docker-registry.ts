@@ -36,7 +36,7 @@ export interface RunningDistribution {
  * root, with deletes enabled and no blob descriptor cache (so it sees another
  * server's writes at once), and waits until `GET /v2/` answers 200.
  */
-export async function startDistribution (rootDirectory: string, configDir: string): Promise<RunningDistribution> {
+export async function startDistribution (rootDirectory: string, configDir: string, secret = 'distribution-compat-secret'): Promise<RunningDistribution> {
   const port = await freePort()
   const configPath = join(configDir, 'docker-registry.yml')
   await writeFile(configPath, [
@@ -55,7 +55,7 @@ export async function startDistribution (rootDirectory: string, configDir: strin
     '      enabled: false',
     'http:',
     `  addr: 127.0.0.1:${port}`,
-    '  secret: distribution-compat-secret',
+    `  secret: ${JSON.stringify(secret)}`,
     ''
   ].join('\n'))
   let output = ''
