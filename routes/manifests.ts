@@ -65,7 +65,7 @@ export const deleteManifest: RouteHandler = async (_request, reply, context, app
   if (!app.deleteEnabled) throw new RegistryError('UNSUPPORTED', { message: 'deletion is disabled' })
   const name = context.repository
   const removed = context.tag !== undefined
-    ? await app.tags.untag(name, context.tag)
+    ? await app.manifests.untag(name, context.tag)
     : await app.manifests.delete(name, context.digest!)
   if (!removed) throw await unknownManifest(context, app)
   return await reply.code(202).header('Content-Length', 0).send()

@@ -7,6 +7,7 @@ import type { TagStore } from './tags.js'
 import type { ReferrersIndex } from './referrers.js'
 import { deleteIfExists, readLink, writeLink } from './links.js'
 import { LruCache } from './lru.js'
+import { KeyedMutex } from '../keyed-mutex.js'
 import { paths } from './paths.js'
 
 export interface StoredManifest {
@@ -48,6 +49,9 @@ export class ManifestStore {
   readonly #tags: TagStore
   readonly #referrers: ReferrersIndex
   readonly #cache = new LruCache<string, ManifestContent>(CACHE_ENTRIES)
+  // Writes to one repository's manifests and tags are serialised in this process, so a DELETE
+  // racing a PUT cannot leave a tag naming a revision that was just removed.
+  readonly #writes = new KeyedMutex()
 
   constructor (driver: StorageDriver, blobs: BlobStore, tags: TagStore, referrers: ReferrersIndex) {
     this.#driver = driver
@@ -84,23 +88,32 @@ export class ManifestStore {
     await this.#checkReferences(name, parsed)
 
     await this.#blobs.putSmall(digest, content)
-    await writeLink(this.#driver, paths.manifestRevisionLink(name, digest), digest)
-    const subject = parsed.subject === undefined ? undefined : parseDigest(parsed.subject.digest)
-    if (subject !== undefined) await this.#referrers.add(name, subject, digest)
-    for (const tag of target.tags) await this.#tags.tag(name, tag, digest)
     this.#cache.set(digest.digest, { content, parsed })
+    await this.#writes.run(name, async () => {
+      await writeLink(this.#driver, paths.manifestRevisionLink(name, digest), digest)
+      const subject = parsed.subject === undefined ? undefined : parseDigest(parsed.subject.digest)
+      if (subject !== undefined) await this.#referrers.add(name, subject, digest)
+      for (const tag of target.tags) await this.#tags.tag(name, tag, digest)
+    })
     return { digest, content, parsed }
+  }
+
+  /** Removes a tag, leaving the manifest; false when there was no such tag. */
+  async untag (name: string, tag: string): Promise<boolean> {
+    return await this.#writes.run(name, async () => await this.#tags.untag(name, tag))
   }
 
   /** Deletes a manifest and every tag pointing at it; false when it was not in the repository. */
   async delete (name: string, digest: ParsedDigest): Promise<boolean> {
-    const stored = await this.get(name, digest)
-    if (stored === undefined) return false
-    for (const tag of await this.#tags.tagsOf(name, digest)) await this.#tags.untag(name, tag)
-    const subject = stored.parsed.subject === undefined ? undefined : parseDigest(stored.parsed.subject.digest)
-    if (subject !== undefined) await this.#referrers.remove(name, subject, digest)
-    await deleteIfExists(this.#driver, paths.manifestRevisionDir(name, digest))
-    return true
+    return await this.#writes.run(name, async () => {
+      const stored = await this.get(name, digest)
+      if (stored === undefined) return false
+      for (const tag of await this.#tags.tagsOf(name, digest)) await this.#tags.untag(name, tag)
+      const subject = stored.parsed.subject === undefined ? undefined : parseDigest(stored.parsed.subject.digest)
+      if (subject !== undefined) await this.#referrers.remove(name, subject, digest)
+      await deleteIfExists(this.#driver, paths.manifestRevisionDir(name, digest))
+      return true
+    })
   }
 
   async #checkReferences (name: string, parsed: ParsedManifest): Promise<void> {

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
+import { Readable } from 'node:stream'
 import { request } from 'undici'
 import { startStandaloneProcess, type RunningRegistry } from '../helpers/standalone-process.js'
 import { randomBlob, tempDir } from '../helpers/registry.js'
@@ -41,7 +42,7 @@ t.test('a process killed with SIGKILL mid-chunk: a restarted one reports the com
   // Stream the chunk slowly and kill the server once a good part of it is on its way.
   let sent = 0
   const slice = 512 * 1024
-  const body = (async function * () {
+  const body = Readable.from((async function * () {
     while (sent < content.length) {
       const part = content.subarray(sent, sent + slice)
       sent += part.length
@@ -51,7 +52,7 @@ t.test('a process killed with SIGKILL mid-chunk: a restarted one reports the com
       }
       await new Promise((resolve) => setTimeout(resolve, 5))
     }
-  })()
+  })())
   const interrupted = await request(start.location, { method: 'PATCH', body, headers: { 'content-type': 'application/octet-stream' } })
     .then(async (response) => { await response.body.dump(); return response.statusCode }, (error: Error) => error)
   t.type(interrupted, Error, 'the client saw the connection die')
