@@ -5,10 +5,9 @@
  *
  *   node dist/examples/mount-in-app.js    # PORT=3000 ROOT_DIRECTORY=./registry-data
  */
-import { realpathSync } from 'node:fs'
-import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { registry } from '../lib/index.js'
+import { isMainModule } from './main-module.js'
 
 export interface BuildAppOptions {
   /** Where the registry keeps its blobs and manifests. */
@@ -70,17 +69,8 @@ export function buildApp (options: BuildAppOptions): FastifyInstance {
   return app
 }
 
-function isMainModule (): boolean {
-  const entry = process.argv[1]
-  if (entry === undefined) return false
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href
-  } catch {
-    return false
-  }
-}
 
-if (isMainModule()) {
+if (isMainModule(import.meta.url)) {
   const app = buildApp({
     rootDirectory: process.env.ROOT_DIRECTORY ?? './registry-data',
     ...(process.env.UPLOAD_SECRET === undefined ? {} : { uploadSecret: process.env.UPLOAD_SECRET }),

@@ -8,12 +8,11 @@
  * argument, else REGISTRY_CONFIGURATION_PATH, else none) with REGISTRY_*
  * environment overrides, e.g. REGISTRY_HTTP_ADDR=:5000.
  */
-import { realpathSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { pathToFileURL } from 'node:url'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { registry } from '../lib/index.js'
+import { isMainModule } from './main-module.js'
 import { RegistryConfigError } from '../lib/options.js'
 import { resolveDistributionConfig, type DistributionConfig } from '../lib/config/distribution-config.js'
 
@@ -167,18 +166,8 @@ export function handleShutdownSignals (app: FastifyInstance, timeoutMs: number):
   process.on('SIGTERM', onSignal)
 }
 
-/** True when this file is the process's entry point, also through npm's bin symlink. */
-function isMainModule (): boolean {
-  const entry = process.argv[1]
-  if (entry === undefined) return false
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href
-  } catch {
-    return false
-  }
-}
 
-if (isMainModule()) {
+if (isMainModule(import.meta.url)) {
   const argv = process.argv.slice(2)
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE)

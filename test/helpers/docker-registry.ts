@@ -4,7 +4,7 @@ import { accessSync, constants } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { request } from 'undici'
+import { waitForRegistry } from './wait-for-registry.js'
 import { freePort } from './standalone-process.js'
 
 /** Helpers to run CNCF distribution (Debian's `docker-registry`) and skopeo beside our registry. */
@@ -67,21 +67,7 @@ export async function startDistribution (rootDirectory: string, configDir: strin
   let spawnError: Error | undefined
   child.on('error', (error) => { spawnError = error })
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (spawnError !== undefined) throw new Error(`could not start ${DOCKER_REGISTRY_BIN}: ${spawnError.message}`)
-    if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${output}`)
-    try {
-      const response = await request(`${url}/v2/`)
-      await response.body.dump()
-      if (response.statusCode === 200) break
-    } catch {}
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`docker-registry did not start: ${output}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await waitForRegistry(url, child, 'docker-registry', () => output, () => spawnError)
   return {
     url,
     port,

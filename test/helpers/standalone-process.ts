@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
-import { request } from 'undici'
+import { waitForRegistry } from './wait-for-registry.js'
 
 export const STANDALONE_SCRIPT = fileURLToPath(new URL('../../dist/examples/standalone.js', import.meta.url))
 
@@ -38,20 +38,7 @@ export async function startStandaloneProcess (env: Record<string, string>, args:
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   const url = `http://127.0.0.1:${port}`
   const exited = once(child, 'exit')
-  const deadline = Date.now() + 20_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`registry exited with ${child.exitCode}: ${output}`)
-    try {
-      const response = await request(`${url}/v2/`)
-      await response.body.dump()
-      if (response.statusCode === 200) break
-    } catch {}
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`registry did not start: ${output}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  await waitForRegistry(url, child, 'registry', () => output)
   return {
     url,
     port,
