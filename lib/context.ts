@@ -16,10 +16,13 @@ export class Context {
   /** The tag, when the manifest reference is a tag. */
   readonly tag: string | undefined
   readonly uuid: string | undefined
-  readonly urls: UrlBuilder
-  log: FastifyBaseLogger
   /** What the access controller granted; set before the handler runs. */
   grant: Grant | undefined
+  // Built on first use: most requests (HEAD, GET) never log nor build a URL.
+  #urls: UrlBuilder | undefined
+  #log: FastifyBaseLogger | undefined
+  readonly #makeUrls: () => UrlBuilder
+  readonly #parentLog: FastifyBaseLogger
 
   constructor (fields: {
     route: RouteDefinition
@@ -28,7 +31,8 @@ export class Context {
     digest?: ParsedDigest
     tag?: string
     uuid?: string
-    urls: UrlBuilder
+    /** The builder, or how to make it when first needed. */
+    urls: UrlBuilder | (() => UrlBuilder)
     log: FastifyBaseLogger
   }) {
     this.route = fields.route
@@ -37,9 +41,22 @@ export class Context {
     this.digest = fields.digest
     this.tag = fields.tag
     this.uuid = fields.uuid
-    this.urls = fields.urls
-    this.log = fields.log
     this.grant = undefined
+    const urls = fields.urls
+    this.#makeUrls = typeof urls === 'function' ? urls : () => urls
+    this.#parentLog = fields.log
+  }
+
+  /** The URL builder for this request's origin (configured host, forwarded headers or Host). */
+  get urls (): UrlBuilder {
+    this.#urls ??= this.#makeUrls()
+    return this.#urls
+  }
+
+  /** The request's logger, with the repository name when there is one. */
+  get log (): FastifyBaseLogger {
+    this.#log ??= this.name === undefined ? this.#parentLog : this.#parentLog.child({ repository: this.name })
+    return this.#log
   }
 
   /** The repository name; for handlers of scoped routes, where the dispatcher guarantees one. */

@@ -56,7 +56,6 @@ export function resolveContext (request: FastifyRequest, app: App, basePath: str
     throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: params.uuid.slice(0, 300) } })
   }
 
-  const urls = new UrlBuilder({ headers: request.headers, protocol: request.protocol, host: request.host }, app.urlOptions)
   return new Context({
     route,
     name: params.name,
@@ -64,7 +63,7 @@ export function resolveContext (request: FastifyRequest, app: App, basePath: str
     digest,
     tag,
     uuid: params.uuid,
-    urls,
-    log: params.name === undefined ? request.log : request.log.child({ repository: params.name })
+    urls: () => new UrlBuilder({ headers: request.headers, protocol: request.protocol, host: request.host }, app.urlOptions),
+    log: request.log
   })
 }
