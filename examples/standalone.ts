@@ -52,6 +52,13 @@ function describeStorage (options: DistributionConfig['options']): string {
   return 'custom driver'
 }
 
+function describeAuth (options: DistributionConfig['options']): string {
+  const auth = options.auth
+  if (auth === undefined) return 'none (open)'
+  const type = 'silly' in auth ? 'silly' : 'htpasswd' in auth ? 'htpasswd' : 'token'
+  return auth.anonymousPull === true ? `${type}, anonymous pull` : type
+}
+
 function listenUrl (app: FastifyInstance, fallback: { host: string, port: number }): string {
   const address = app.server.address()
   const host = typeof address === 'object' && address !== null ? address.address : fallback.host
@@ -113,7 +120,7 @@ export async function startStandalone (
     throw error
   }
 
-  logger.info({ url: listenUrl(app, config.listen), storage: describeStorage(config.options), deleteEnabled: config.options.delete?.enabled === true }, 'registry listening')
+  logger.info({ url: listenUrl(app, config.listen), storage: describeStorage(config.options), auth: describeAuth(config.options), deleteEnabled: config.options.delete?.enabled === true }, 'registry listening')
   if (standalone.handleSignals === true) handleShutdownSignals(app, config.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS)
   return app
 }

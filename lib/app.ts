@@ -4,6 +4,7 @@ import { FilesystemDriver } from './storage/filesystem.js'
 import { InMemoryDriver } from './storage/inmemory.js'
 import type { AccessController } from './auth/access-controller.js'
 import { OpenAccessController } from './auth/access-controller.js'
+import { createAccessController } from './auth/create.js'
 import type { UploadStateProvider } from './upload-state/provider.js'
 import { HmacUploadStateProvider } from './upload-state/hmac.js'
 import { BlobStore } from './store/blobs.js'
@@ -47,7 +48,17 @@ export class App {
   readonly deleteEnabled: boolean
   readonly urlOptions: UrlBuilderOptions
 
-  constructor (options: RegistryOptions, log: FastifyBaseLogger, prefix: string) {
+  /** Builds the App, loading what needs loading first (the `auth` option's access controller). */
+  static async create (options: RegistryOptions, log: FastifyBaseLogger, prefix: string): Promise<App> {
+    return new App(options, log, prefix, await createAccessController(options, log))
+  }
+
+  /** `accessController` is the loaded one; without it, `options.auth` cannot be honoured here, so use App.create. */
+  constructor (options: RegistryOptions, log: FastifyBaseLogger, prefix: string, accessController?: AccessController) {
+    if (accessController === undefined && options.auth !== undefined) {
+      // Never open by omission: an `auth` option nobody loaded must not become an open registry.
+      throw new Error('fastify-oci-registry: options.auth needs App.create, which loads the access controller')
+    }
     this.storage = createDriver(options.storage)
     this.blobs = new BlobStore(this.storage)
     this.limits = resolveLimits(options.limits)
@@ -56,7 +67,7 @@ export class App {
     this.referrers = new ReferrersIndex(this.storage)
     this.manifests = new ManifestStore(this.storage, this.blobs, this.tags, this.referrers)
     this.repositories = new RepositoryStore(this.storage)
-    this.accessController = options.accessController ?? new OpenAccessController()
+    this.accessController = accessController ?? options.accessController ?? new OpenAccessController()
     this.uploadState = createUploadState(options.uploadState, log)
     this.deleteEnabled = options.delete?.enabled === true
     this.urlOptions = { host: options.http?.host, relative: options.http?.relativeURLs === true, prefix }

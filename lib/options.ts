@@ -3,16 +3,10 @@ import { Value } from '@sinclair/typebox/value'
 import type { StorageDriver } from './storage/driver.js'
 import type { AccessController } from './auth/access-controller.js'
 import type { UploadStateProvider } from './upload-state/provider.js'
+import { RegistryConfigError } from './config-error.js'
+import { validateAuthOptions, type AuthOptions } from './auth/auth-options.js'
 
-/** Raised at registration when an option is unusable; names the option. The plugin never starts on one. */
-export class RegistryConfigError extends Error {
-  readonly option: string
-  constructor (option: string, problem: string) {
-    super(`fastify-oci-registry: option "${option}" ${problem}`)
-    this.name = 'RegistryConfigError'
-    this.option = option
-  }
-}
+export { RegistryConfigError }
 
 export const StorageConfigSchema = Type.Union([
   Type.Object({ filesystem: Type.Object({ rootDirectory: Type.String({ minLength: 1 }) }, { additionalProperties: false }) }, { additionalProperties: false }),
@@ -60,8 +54,14 @@ export interface RegistryOptions {
    * secret is used and a warning is logged.
    */
   uploadState?: UploadStateProvider | { secret: string }
-  /** Decides who may do what. Default: open (every request is let in). */
+  /** Decides who may do what. Default: open (every request is let in). Not together with `auth`. */
   accessController?: AccessController
+  /**
+   * A built-in access controller: `{ silly }`, `{ htpasswd }` or `{ token }`,
+   * plus `anonymousPull` to let pulls in without credentials. Loaded at
+   * registration; any problem stops registration.
+   */
+  auth?: AuthOptions
   http?: { host?: string, relativeURLs?: boolean }
   limits?: {
     manifestBodySize?: number
@@ -116,7 +116,7 @@ function describeFirstError (schema: Parameters<typeof Value.Errors>[0], value: 
 export function validateOptions (options: unknown): RegistryOptions {
   if (options === undefined || options === null) return {}
   if (typeof options !== 'object' || Array.isArray(options)) throw new RegistryConfigError('options', 'must be an object')
-  const { storage, uploadState, accessController, ...data } = options as Record<string, unknown>
+  const { storage, uploadState, accessController, auth, ...data } = options as Record<string, unknown>
 
   const known = new Set(['delete', 'http', 'limits', 'prefix', 'logLevel'])
   for (const key of Object.keys(data)) {
@@ -136,6 +136,11 @@ export function validateOptions (options: unknown): RegistryOptions {
   }
   if (accessController !== undefined && !hasMethods(accessController, ['authorized'])) {
     throw new RegistryConfigError('accessController', 'must implement authorized(request, access)')
+  }
+  if (auth !== undefined) {
+    // Two sources of truth for who gets in would leave one of them silently unused.
+    if (accessController !== undefined) throw new RegistryConfigError('auth', 'cannot be combined with accessController; configure one of them')
+    validateAuthOptions(auth)
   }
   return options as RegistryOptions
 }

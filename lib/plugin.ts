@@ -1,12 +1,11 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { RegistryError } from '../errors/index.js'
-import { requiredAccess } from '../routes/table.js'
 import { handlers } from '../routes/handlers.js'
 import { App } from './app.js'
 import type { Context } from './context.js'
 import { registryErrorHandler } from './error-handler.js'
-import { queryValue } from './http/request-values.js'
+import { authorize } from './authorize.js'
 import { resolveContext } from './resolve-context.js'
 import { validateOptions, type RegistryOptions } from './options.js'
 
@@ -23,7 +22,8 @@ const ALL_METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS']
 const registryPlugin: FastifyPluginAsync<RegistryOptions> = async (instance: FastifyInstance, rawOptions) => {
   const options = validateOptions(rawOptions)
   const prefix = instance.prefix
-  const app = new App(options, instance.log, prefix)
+  // Loads the access controller (files, keys) now: a problem stops registration before any route exists.
+  const app = await App.create(options, instance.log, prefix)
   const basePath = `${prefix}/v2/`
 
   instance.decorateRequest('registry', null)
@@ -40,14 +40,7 @@ const registryPlugin: FastifyPluginAsync<RegistryOptions> = async (instance: Fas
   // The access decision comes before any body is read.
   instance.addHook('onRequest', async (request) => {
     const context = request.registry!
-    if (context.route.scoped && context.name === undefined) {
-      throw new RegistryError('NAME_INVALID', { message: 'this route needs a repository name' })
-    }
-    const access = requiredAccess(context.route.name, request.method, { name: context.name }, {
-      mount: queryValue(request, 'mount'),
-      from: queryValue(request, 'from')
-    })
-    context.grant = await app.accessController.authorized(request, access)
+    context.grant = await authorize(request, context, app)
   })
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {

@@ -99,7 +99,7 @@ const DELETE = ['delete']
 
 /**
  * The access a request needs: GET/HEAD pull; POST/PUT/PATCH pull and push;
- * DELETE delete; a cross-repository mount also pull on `from`; the catalog
+ * DELETE delete; anything on an upload in progress pull and push; a cross-repository mount also pull on `from`; the catalog
  * `registry:catalog:*`; the base route nothing.
  */
 export function requiredAccess (name: RouteName, method: string, params: RouteParams, query: { mount?: string, from?: string } = {}): Access[] {
@@ -107,7 +107,9 @@ export function requiredAccess (name: RouteName, method: string, params: RoutePa
   if (name === 'catalog') return [{ type: 'registry', name: 'catalog', actions: ['*'] }]
   const repository = params.name ?? ''
   const verb = method.toUpperCase()
-  const actions = verb === 'GET' || verb === 'HEAD' ? PULL : verb === 'DELETE' ? DELETE : PUSH
+  // An upload in progress belongs to its pusher: reading its status or cancelling it needs push too,
+  // so anonymous pull cannot watch other clients' uploads.
+  const actions = name === 'blob-upload-chunk' ? PUSH : verb === 'GET' || verb === 'HEAD' ? PULL : verb === 'DELETE' ? DELETE : PUSH
   const access: Access[] = [{ type: 'repository', name: repository, actions: [...actions] }]
   if (name === 'blob-upload' && typeof query.mount === 'string' && typeof query.from === 'string' && query.from !== repository) {
     access.push({ type: 'repository', name: query.from, actions: [...PULL] })

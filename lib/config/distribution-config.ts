@@ -12,6 +12,8 @@ import { readFile } from 'node:fs/promises'
 import { isIP, isIPv6 } from 'node:net'
 import { parseDocument, type ScalarTag } from 'yaml'
 import { DEFAULT_ROOT_DIRECTORY, RegistryConfigError, type RegistryOptions, type StorageConfig } from '../options.js'
+import type { AuthOptions, TokenAuthOptions } from '../auth/auth-options.js'
+import { signingAlgorithmProblem, type SigningAlgorithm } from '../auth/signing-algorithms.js'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 
@@ -42,6 +44,9 @@ interface ConfigMap { [key: string]: ConfigValue }
 
 /** Keys under `storage` that are settings rather than a driver (as in distribution's Storage.Type()). */
 const STORAGE_SETTINGS = new Set(['delete', 'maintenance', 'cache', 'redirect', 'tag'])
+/** Keys under `auth` that are settings rather than an access controller type (ours). */
+const AUTH_SETTINGS = new Set(['anonymouspull'])
+const AUTH_TYPES = ['silly', 'htpasswd', 'token']
 const KNOWN_UNSUPPORTED_DRIVERS = new Set(['s3', 'azure', 'gcs', 'swift', 'oss'])
 
 // Plain `~`, `null` and empty scalars are null; everything else stays a string
@@ -88,10 +93,12 @@ function quote (value: string): string {
   return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value)
 }
 
-/** `storage: inmemory` is distribution's short form of `storage: { inmemory: {} }`. */
+/** `storage: inmemory` is distribution's short form of `storage: { inmemory: {} }`; `auth: htpasswd` likewise. */
 function normalizeStorage (root: ConfigMap): void {
-  const storage = own(root, 'storage')
-  if (typeof storage === 'string' && storage !== '') root.storage = { [storage]: {} }
+  for (const key of ['storage', 'auth']) {
+    const value = own(root, key)
+    if (typeof value === 'string' && value !== '') root[key] = { [value]: {} }
+  }
 }
 
 /** Remembers which configuration paths an environment variable set, so messages can name it. */
@@ -367,6 +374,71 @@ function readStorage (storage: Section, reader: Reader, options: RegistryOptions
   storage.finish()
 }
 
+function requiredString (section: Section, key: string): string {
+  const value = section.string(key)
+  if (value === undefined) section.reader.fail(section.at(key), 'must be set')
+  return value
+}
+
+function readSigningAlgorithms (token: Section): SigningAlgorithm[] | undefined {
+  const path = token.at('signingalgorithms')
+  const value = token.get('signingalgorithms')
+  if (value === undefined || value === null || value === '') return undefined
+  // A list, or the comma-separated text an environment variable can carry.
+  const names = typeof value === 'string' ? value.split(',').map((name) => name.trim()).filter((name) => name !== '') : value
+  if (!Array.isArray(names) || !names.every((name) => typeof name === 'string') || names.length === 0) {
+    token.reader.fail(path, 'must be a list of signing algorithms, like [RS256, ES256]')
+  }
+  for (const name of names as string[]) {
+    const problem = signingAlgorithmProblem(name)
+    if (problem !== undefined) token.reader.fail(path, problem)
+  }
+  return names as SigningAlgorithm[]
+}
+
+/**
+ * `auth`: distribution's silly, htpasswd and token controllers, plus our
+ * `anonymouspull`. One type at most; one we cannot run stops the registry, as
+ * serving open where access control was configured would be the worst outcome.
+ */
+function readAuth (auth: Section, reader: Reader, options: RegistryOptions): void {
+  const anonymousPull = auth.boolean('anonymouspull')
+  const types = auth.keys().filter((key) => !AUTH_SETTINGS.has(key))
+  if (types.length === 0) {
+    if (anonymousPull === true) reader.fail(auth.at('anonymouspull'), `is set but no access controller (${AUTH_TYPES.join(', ')}) is configured: refusing to start an open registry`)
+    auth.finish()
+    return
+  }
+  if (types.length > 1) reader.fail(auth.path, `configures more than one access controller (${types.map((name) => `${name}${reader.origin(auth.at(name))}`).join(', ')}); choose one`)
+  const type = types[0]
+  const settings = auth.section(type)
+  let config: AuthOptions
+  if (type === 'silly') {
+    config = { silly: { realm: requiredString(settings, 'realm'), service: requiredString(settings, 'service') } }
+  } else if (type === 'htpasswd') {
+    config = { htpasswd: { realm: requiredString(settings, 'realm'), path: requiredString(settings, 'path') } }
+  } else if (type === 'token') {
+    const token: TokenAuthOptions = { realm: requiredString(settings, 'realm'), service: requiredString(settings, 'service'), issuer: requiredString(settings, 'issuer') }
+    const rootCertBundle = settings.string('rootcertbundle')
+    const jwks = settings.string('jwks')
+    if (rootCertBundle === undefined && jwks === undefined) reader.fail(settings.path, 'needs rootcertbundle or jwks: the keys tokens are verified with')
+    if (rootCertBundle !== undefined) token.rootCertBundle = rootCertBundle
+    if (jwks !== undefined) token.jwks = jwks
+    const signingAlgorithms = readSigningAlgorithms(settings)
+    if (signingAlgorithms !== undefined) token.signingAlgorithms = signingAlgorithms
+    if (settings.boolean('autoredirect') === true) {
+      reader.warn(settings.at('autoredirect'), 'is not supported and is ignored: clients are sent to the configured realm')
+    }
+    settings.unsupported('autoredirectpath', 'is not supported and is ignored')
+    config = { token }
+  } else {
+    reader.fail(auth.at(type), `is not an access controller this registry has (${AUTH_TYPES.join(', ')}): refusing to start an open registry where access control was configured`)
+  }
+  settings.finish()
+  options.auth = anonymousPull === true ? { ...config, anonymousPull: true } : config
+  auth.finish()
+}
+
 function parseLevel (text: string | undefined, path: string, reader: Reader): LogLevel | undefined {
   if (text === undefined) return undefined
   const lower = text.toLowerCase()
@@ -414,7 +486,7 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
   if (maxEntries !== undefined && maxEntries > 0) options.limits = { ...options.limits, catalogPageSize: maxEntries }
   catalog.finish()
 
-  root.refuse('auth', 'is not supported in the configuration file yet: refusing to start an open registry where authentication was configured')
+  readAuth(root.section('auth'), reader, options)
   root.refuse('proxy', 'is not supported yet: refusing to start a writable registry where a pull-through cache was configured')
   for (const key of ['middleware', 'reporting', 'notifications', 'redis', 'health', 'compatibility', 'validation', 'policy']) {
     root.unsupported(key)
@@ -464,16 +536,18 @@ function applyEnvironment (root: ConfigMap, env: NodeJS.ProcessEnv, sources: Map
       }
       // A value that looks like a YAML collection is parsed, as distribution does; never the secret, which can be any text.
       const value = path !== 'http.secret' && /^[{[]/.test(raw) ? parseYaml(raw, `environment variable ${name}`, path).value : raw
-      if (path === 'storage' && typeof value === 'string' && value !== '') {
-        // REGISTRY_STORAGE=<driver> switches driver but keeps the file's delete/maintenance/... settings.
+      if ((path === 'storage' || path === 'auth') && typeof value === 'string' && value !== '') {
+        // REGISTRY_STORAGE=<driver> switches driver but keeps the file's delete/maintenance/... settings;
+        // REGISTRY_AUTH=<type> switches access controller but keeps anonymouspull.
+        const settings = path === 'storage' ? STORAGE_SETTINGS : AUTH_SETTINGS
         const current = isMap(own(node, key)) ? own(node, key) as ConfigMap : {}
         const next: ConfigMap = {}
         for (const [setting, settingValue] of Object.entries(current)) {
-          if (STORAGE_SETTINGS.has(setting) || setting === value) next[setting] = settingValue
+          if (settings.has(setting) || setting === value) next[setting] = settingValue
         }
         if (!Object.hasOwn(next, value)) next[value] = {}
         node[key] = next
-        sources.set(`storage.${value}`, name)
+        sources.set(`${path}.${value}`, name)
       } else {
         node[key] = value
         sources.set(path, name)

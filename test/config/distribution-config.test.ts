@@ -299,11 +299,11 @@ storage:
 })
 
 t.test('settings whose absence would let in what the operator kept out stop the registry', async (t) => {
-  configError(t, () => parseDistributionConfig('auth:\n  htpasswd:\n    realm: r\n    path: /auth/htpasswd\n', {}), 'auth', /refusing/)
+  configError(t, () => parseDistributionConfig('auth:\n  ldap:\n    url: ldap://x\n', {}), 'auth.ldap', /refusing/)
   configError(t, () => parseDistributionConfig('http:\n  tls:\n    certificate: /c.pem\n    key: /k.pem\n', {}), 'http.tls', /refusing/)
   configError(t, () => parseDistributionConfig('proxy:\n  remoteurl: https://registry-1.docker.io\n', {}), 'proxy', /refusing/)
   configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    readonly:\n      enabled: true\n', {}), 'storage.maintenance.readonly.enabled', /refusing/)
-  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_AUTH: 'htpasswd' }), 'auth', /REGISTRY_AUTH/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_AUTH: 'htpasswd' }), 'auth.htpasswd.realm', /REGISTRY_AUTH/)
   t.same(parseDistributionConfig('auth: {}\nhttp:\n  tls: {}\n', {}).warnings, [], 'empty sections are nothing configured')
 })
 
@@ -391,4 +391,83 @@ t.test('config.example.yml is valid and warns about nothing', async (t) => {
   t.same(config.listen, { host: '0.0.0.0', port: 5000 })
   t.same(config.options.storage, { filesystem: { rootDirectory: '/var/lib/registry' } })
   t.equal(config.shutdownTimeoutMs, 60_000)
+})
+
+t.test('auth: distribution\'s silly, htpasswd and token sections, and anonymouspull', async (t) => {
+  t.same(parseDistributionConfig('auth:\n  silly:\n    realm: https://auth.test/token\n    service: registry.test\n', {}).options.auth,
+    { silly: { realm: 'https://auth.test/token', service: 'registry.test' } })
+  t.same(parseDistributionConfig('auth:\n  htpasswd:\n    realm: Registry Realm\n    path: /auth/htpasswd\n  anonymouspull: true\n', {}).options.auth,
+    { htpasswd: { realm: 'Registry Realm', path: '/auth/htpasswd' }, anonymousPull: true })
+  const token = parseDistributionConfig(`
+auth:
+  token:
+    realm: https://auth.test/token
+    service: registry.test
+    issuer: auth.test
+    rootcertbundle: /certs/bundle.pem
+    jwks: /certs/jwks.json
+    signingalgorithms: [RS256, ES256]
+`, {})
+  t.same(token.options.auth, { token: { realm: 'https://auth.test/token', service: 'registry.test', issuer: 'auth.test', rootCertBundle: '/certs/bundle.pem', jwks: '/certs/jwks.json', signingAlgorithms: ['RS256', 'ES256'] } })
+  t.same(token.warnings, [])
+  t.same(parseDistributionConfig('auth: {}\n', {}).options.auth, undefined, 'an empty section configures nothing')
+  t.same(parseDistributionConfig('auth:\n  anonymouspull: false\n', {}).options.auth, undefined)
+})
+
+t.test('auth from the environment', async (t) => {
+  const { options } = parseDistributionConfig(undefined, {
+    REGISTRY_AUTH: 'htpasswd',
+    REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm',
+    REGISTRY_AUTH_HTPASSWD_PATH: '/auth/htpasswd',
+    REGISTRY_AUTH_ANONYMOUSPULL: 'true'
+  })
+  t.same(options.auth, { htpasswd: { realm: 'Registry Realm', path: '/auth/htpasswd' }, anonymousPull: true })
+
+  const file = 'auth:\n  anonymouspull: true\n  token:\n    realm: r\n    service: s\n    issuer: i\n    jwks: /j.json\n'
+  const switched = parseDistributionConfig(file, { REGISTRY_AUTH: 'silly', REGISTRY_AUTH_SILLY_REALM: 'sr', REGISTRY_AUTH_SILLY_SERVICE: 'ss' })
+  t.same(switched.options.auth, { silly: { realm: 'sr', service: 'ss' }, anonymousPull: true }, 'REGISTRY_AUTH switches the type and keeps anonymouspull')
+
+  const algorithms = parseDistributionConfig(file, { REGISTRY_AUTH_TOKEN_SIGNINGALGORITHMS: '[ES256, ES384]', REGISTRY_AUTH_TOKEN_ISSUER: 'env-issuer' })
+  t.same(algorithms.options.auth, { token: { realm: 'r', service: 's', issuer: 'env-issuer', jwks: '/j.json', signingAlgorithms: ['ES256', 'ES384'] }, anonymousPull: true })
+  const commas = parseDistributionConfig(file, { REGISTRY_AUTH_TOKEN_SIGNINGALGORITHMS: 'PS256,ES512' })
+  t.same((commas.options.auth as { token: { signingAlgorithms: string[] } }).token.signingAlgorithms, ['PS256', 'ES512'], 'or comma-separated')
+  configError(t, () => parseDistributionConfig(file, { REGISTRY_AUTH_TOKEN_ISSUER: '' }), 'auth.token.issuer', /REGISTRY_AUTH_TOKEN_ISSUER/)
+})
+
+t.test('an auth section the registry cannot use stops it', async (t) => {
+  configError(t, () => parseDistributionConfig('auth:\n  silly:\n    realm: r\n', {}), 'auth.silly.service', /must be set/)
+  configError(t, () => parseDistributionConfig('auth:\n  htpasswd:\n    realm: r\n', {}), 'auth.htpasswd.path', /must be set/)
+  configError(t, () => parseDistributionConfig('auth:\n  htpasswd:\n', {}), 'auth.htpasswd.realm', /must be set/)
+  configError(t, () => parseDistributionConfig('auth:\n  token:\n    realm: r\n    service: s\n    rootcertbundle: /b.pem\n', {}), 'auth.token.issuer', /must be set/)
+  configError(t, () => parseDistributionConfig('auth:\n  token:\n    realm: r\n    issuer: i\n    rootcertbundle: /b.pem\n', {}), 'auth.token.service', /must be set/)
+  configError(t, () => parseDistributionConfig('auth:\n  token:\n    service: s\n    issuer: i\n    rootcertbundle: /b.pem\n', {}), 'auth.token.realm', /must be set/)
+  configError(t, () => parseDistributionConfig('auth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n', {}), 'auth.token', /rootcertbundle or jwks/)
+  const token = 'auth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n    jwks: /j.json\n'
+  configError(t, () => parseDistributionConfig(`${token}    signingalgorithms: [HS256]\n`, {}), 'auth.token.signingalgorithms', /HMAC/)
+  configError(t, () => parseDistributionConfig(`${token}    signingalgorithms: [none]\n`, {}), 'auth.token.signingalgorithms', /never accepted/)
+  configError(t, () => parseDistributionConfig(`${token}    signingalgorithms: {a: b}\n`, {}), 'auth.token.signingalgorithms', /list/)
+  configError(t, () => parseDistributionConfig('auth:\n  silly:\n    realm: r\n    service: s\n  htpasswd:\n    realm: r\n    path: /p\n', {}), 'auth', /more than one access controller/)
+  configError(t, () => parseDistributionConfig('auth:\n  anonymouspull: true\n', {}), 'auth.anonymouspull', /refusing to start an open registry/)
+  configError(t, () => parseDistributionConfig('auth:\n  anonymouspull: maybe\n  silly:\n    realm: r\n    service: s\n', {}), 'auth.anonymouspull', /true or false/)
+  configError(t, () => parseDistributionConfig('auth:\n  silly: yes\n', {}), 'auth.silly', /mapping/)
+})
+
+t.test('auth keys that are ignored are reported', async (t) => {
+  const { options, warnings } = parseDistributionConfig(`
+auth:
+  token:
+    realm: r
+    service: s
+    issuer: i
+    jwks: /j.json
+    autoredirect: true
+    autoredirectpath: /auth/token
+    proxy: x
+`, {})
+  t.ok(options.auth)
+  t.equal(warnings.length, 3)
+  t.ok(warnings.some((warning) => warning.includes('"auth.token.autoredirect"') && /clients are sent to the configured realm/.test(warning)))
+  t.ok(warnings.some((warning) => warning.includes('"auth.token.autoredirectpath"')))
+  t.ok(warnings.some((warning) => warning.includes('"auth.token.proxy"') && /not a known configuration key/.test(warning)))
+  t.same(parseDistributionConfig('auth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n    jwks: /j.json\n    autoredirect: false\n', {}).warnings, [], 'autoredirect: false is what we do')
 })

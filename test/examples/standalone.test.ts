@@ -11,6 +11,7 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Agent, request } from 'undici'
+import bcrypt from 'bcryptjs'
 
 // STANDALONE_SCRIPT points the test at another build of the same file.
 const script = process.env.STANDALONE_SCRIPT ?? fileURLToPath(new URL('../../dist/examples/standalone.js', import.meta.url))
@@ -160,6 +161,67 @@ if (!existsSync(script)) {
     t.not(code, 0)
     t.notOk(running.logs.some((line) => /listening/i.test(line.msg)))
     t.ok(running.logs.some((line) => line.level === 60 && line.msg.includes('missing.yml')))
+  })
+
+  t.test('an htpasswd file that is missing exits non-zero before listening', async (t) => {
+    const dir = await tempDir(t)
+    const running = run([], {
+      REGISTRY_HTTP_ADDR: '127.0.0.1:0',
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data'),
+      REGISTRY_AUTH: 'htpasswd',
+      REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm',
+      REGISTRY_AUTH_HTPASSWD_PATH: join(dir, 'no-such-htpasswd')
+    })
+    const { code } = await running.exited
+    t.not(code, 0, 'exits non-zero')
+    t.notOk(running.logs.some((line) => /listening/i.test(line.msg)), 'never listened')
+    const failure = running.logs.find((line) => line.level === 60)
+    t.match(failure?.msg, 'auth.htpasswd.path', 'names the option')
+    t.match(failure?.msg, 'ENOENT')
+  })
+
+  t.test('a token section without a usable key exits non-zero before listening', async (t) => {
+    const dir = await tempDir(t)
+    await writeFile(join(dir, 'jwks.json'), '{"keys": []}')
+    const running = run([], {
+      REGISTRY_HTTP_ADDR: '127.0.0.1:0',
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data'),
+      REGISTRY_AUTH_TOKEN_REALM: 'https://auth.test/token',
+      REGISTRY_AUTH_TOKEN_SERVICE: 'registry.test',
+      REGISTRY_AUTH_TOKEN_ISSUER: 'issuer',
+      REGISTRY_AUTH_TOKEN_JWKS: join(dir, 'jwks.json')
+    })
+    const { code } = await running.exited
+    t.not(code, 0)
+    t.notOk(running.logs.some((line) => /listening/i.test(line.msg)))
+    t.match(running.logs.find((line) => line.level === 60)?.msg, /auth\.token\.jwks.*has no keys/)
+  })
+
+  t.test('with htpasswd configured, clients are challenged and users let in', async (t) => {
+    const dir = await tempDir(t)
+    await writeFile(join(dir, 'htpasswd'), `alice:${bcrypt.hashSync('a-pass', 4).replace('$2b$', '$2y$')}\n`)
+    const { running, url } = await start(t, [], {
+      REGISTRY_HTTP_ADDR: '127.0.0.1:0',
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data'),
+      REGISTRY_HTTP_SECRET: 'test-secret',
+      REGISTRY_AUTH_HTPASSWD_REALM: 'Registry Realm',
+      REGISTRY_AUTH_HTPASSWD_PATH: join(dir, 'htpasswd')
+    })
+    t.ok(running.logs.some((line) => line.msg === 'registry listening' && line.auth === 'htpasswd'), 'logs the access control')
+    const dispatcher = agent(t)
+    const anonymous = await request(`${url}/v2/`, { dispatcher })
+    t.equal(anonymous.statusCode, 401)
+    t.equal(anonymous.headers['www-authenticate'], 'Basic realm="Registry Realm"')
+    await anonymous.body.dump()
+    const authorization = `Basic ${Buffer.from('alice:a-pass').toString('base64')}`
+    const authenticated = await request(`${url}/v2/`, { dispatcher, headers: { authorization } })
+    t.equal(authenticated.statusCode, 200)
+    await authenticated.body.dump()
+    const wrong = await request(`${url}/v2/`, { dispatcher, headers: { authorization: `Basic ${Buffer.from('alice:nope').toString('base64')}` } })
+    t.equal(wrong.statusCode, 401)
+    await wrong.body.dump()
+    running.child.kill('SIGTERM')
+    t.equal((await running.exited).code, 0)
   })
 
   t.test('an address in use exits non-zero', async (t) => {

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process'
 import { request } from 'undici'
 
 /**
- * Polls `GET <url>/v2/` until it answers 200. Fails when the child exits or
+ * Polls `GET <url>/v2/` until it answers: 200, or 401 when auth is on. Fails when the child exits or
  * reports a spawn error first, or after 20 s (killing the child).
  */
 export async function waitForRegistry (url: string, child: ChildProcess, label: string, output: () => string, spawnError: () => Error | undefined = () => undefined): Promise<void> {
@@ -14,7 +14,7 @@ export async function waitForRegistry (url: string, child: ChildProcess, label: 
     try {
       const response = await request(`${url}/v2/`)
       await response.body.dump()
-      if (response.statusCode === 200) return
+      if (response.statusCode === 200 || response.statusCode === 401) return
     } catch {}
     if (Date.now() > deadline) {
       child.kill('SIGKILL')

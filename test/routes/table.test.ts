@@ -254,9 +254,11 @@ t.test('requiredAccess: repository routes, every method', async (t) => {
   }
   for (const name of ALL_ROUTE_NAMES.filter((n) => n !== 'base' && n !== 'catalog')) {
     for (const method of routesByName[name].methods) {
+      // An upload in progress needs push for every method, its status and cancel included.
+      const actions = name === 'blob-upload-chunk' ? ['pull', 'push'] : expected[method]
       t.strictSame(
         requiredAccess(name, method, { name: 'library/alpine' }),
-        [{ type: 'repository', name: 'library/alpine', actions: expected[method] }],
+        [{ type: 'repository', name: 'library/alpine', actions }],
         `${name} ${method}`
       )
     }
