@@ -8,6 +8,7 @@ import { createAccessController } from './auth/create.js'
 import type { UploadStateProvider } from './upload-state/provider.js'
 import { HmacUploadStateProvider } from './upload-state/hmac.js'
 import { BlobStore } from './store/blobs.js'
+import { UploadSlots } from './upload-slots.js'
 import { UploadStore } from './store/uploads.js'
 import { ManifestStore } from './store/manifests.js'
 import { TagStore } from './store/tags.js'
@@ -45,6 +46,7 @@ export class App {
   readonly accessController: AccessController
   readonly uploadState: UploadStateProvider
   readonly limits: ResolvedLimits
+  readonly uploadSlots: UploadSlots
   readonly deleteEnabled: boolean
   readonly urlOptions: UrlBuilderOptions
 
@@ -63,6 +65,7 @@ export class App {
     this.blobs = new BlobStore(this.storage)
     this.limits = resolveLimits(options.limits)
     this.uploads = new UploadStore(this.storage, this.blobs, this.limits.uploadMaxAge)
+    this.uploadSlots = new UploadSlots(this.limits.concurrentUploads)
     this.tags = new TagStore(this.storage)
     this.referrers = new ReferrersIndex(this.storage)
     this.manifests = new ManifestStore(this.storage, this.blobs, this.tags, this.referrers)

@@ -35,7 +35,11 @@ export const RegistryDataOptionsSchema = Type.Object({
     /** Largest `n` on the catalog (default 1000). */
     catalogPageSize: Type.Optional(PositiveInteger),
     /** Age in milliseconds after which an unfinished upload is refused on resume (default 7 days). */
-    uploadMaxAge: Type.Optional(PositiveInteger)
+    uploadMaxAge: Type.Optional(PositiveInteger),
+    /** Upload requests (monolithic POST, PATCH, PUT with a body) one instance receives at once; more get 429 (default: no cap). */
+    concurrentUploads: Type.Optional(PositiveInteger),
+    /** Milliseconds a request body may stall before the connection is dropped (default 2 minutes). */
+    bodyIdleTimeout: Type.Optional(PositiveInteger)
   }, { additionalProperties: false }))
 })
 
@@ -69,6 +73,8 @@ export interface RegistryOptions {
     tagsPageSize?: number
     catalogPageSize?: number
     uploadMaxAge?: number
+    concurrentUploads?: number
+    bodyIdleTimeout?: number
   }
 }
 
@@ -78,6 +84,8 @@ export interface ResolvedLimits {
   tagsPageSize: number
   catalogPageSize: number
   uploadMaxAge: number
+  concurrentUploads: number | undefined
+  bodyIdleTimeout: number
 }
 
 export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
@@ -86,7 +94,9 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   tagsPageSize: 1000,
   catalogPageSize: 1000,
   // distribution purges uploads older than 168h by default; resuming one that old is refused alike.
-  uploadMaxAge: 7 * 24 * 60 * 60 * 1000
+  uploadMaxAge: 7 * 24 * 60 * 60 * 1000,
+  concurrentUploads: undefined,
+  bodyIdleTimeout: 2 * 60 * 1000
 })
 
 export const DEFAULT_ROOT_DIRECTORY = './registry-data'
@@ -151,6 +161,8 @@ export function resolveLimits (limits: RegistryOptions['limits']): ResolvedLimit
     blobBodySize: limits?.blobBodySize ?? DEFAULT_LIMITS.blobBodySize,
     tagsPageSize: limits?.tagsPageSize ?? DEFAULT_LIMITS.tagsPageSize,
     catalogPageSize: limits?.catalogPageSize ?? DEFAULT_LIMITS.catalogPageSize,
-    uploadMaxAge: limits?.uploadMaxAge ?? DEFAULT_LIMITS.uploadMaxAge
+    uploadMaxAge: limits?.uploadMaxAge ?? DEFAULT_LIMITS.uploadMaxAge,
+    concurrentUploads: limits?.concurrentUploads ?? DEFAULT_LIMITS.concurrentUploads,
+    bodyIdleTimeout: limits?.bodyIdleTimeout ?? DEFAULT_LIMITS.bodyIdleTimeout
   }
 }

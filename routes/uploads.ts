@@ -96,13 +96,15 @@ export const startUpload: RouteHandler = async (request, reply, context, app) =>
   const digestValue = queryValue(request, 'digest')
   if (digestValue !== undefined) {
     const digest = requireDigest(digestValue)
-    const upload = await app.uploads.create(name)
-    try {
-      await app.uploads.commit(name, upload.uuid, digest, bodyStream(request), chunkOptions(request, app, undefined))
-    } catch (error) {
-      await app.uploads.cancel(name, upload.uuid).catch(() => {})
-      throw error
-    }
+    await app.uploadSlots.run(async () => {
+      const upload = await app.uploads.create(name)
+      try {
+        await app.uploads.commit(name, upload.uuid, digest, bodyStream(request, app.limits.bodyIdleTimeout), chunkOptions(request, app, undefined))
+      } catch (error) {
+        await app.uploads.cancel(name, upload.uuid).catch(() => {})
+        throw error
+      }
+    })
     return await answerCreated(reply, context, digest)
   }
   const upload = await app.uploads.create(name)
@@ -112,7 +114,8 @@ export const startUpload: RouteHandler = async (request, reply, context, app) =>
 /** `PATCH /v2/<name>/blobs/uploads/<uuid>`: appends a chunk, streamed. */
 export const patchUpload: RouteHandler = async (request, reply, context, app) => {
   const expectedSize = verifiedState(request, context, app)
-  const upload = await app.uploads.append(context.repository, context.uuid!, bodyStream(request), chunkOptions(request, app, expectedSize))
+  const options = chunkOptions(request, app, expectedSize)
+  const upload = await app.uploadSlots.run(async () => await app.uploads.append(context.repository, context.uuid!, bodyStream(request, app.limits.bodyIdleTimeout), options))
   return await answerProgress(reply, context, app, upload, 202)
 }
 
@@ -121,8 +124,11 @@ export const finishUpload: RouteHandler = async (request, reply, context, app) =
   const expectedSize = verifiedState(request, context, app)
   const digest = requireDigest(queryValue(request, 'digest'))
   const options = chunkOptions(request, app, expectedSize)
-  const body = hasBody(request) ? bodyStream(request) : undefined
-  await app.uploads.commit(context.repository, context.uuid!, digest, body, body === undefined ? { expectedSize } : options)
+  if (hasBody(request)) {
+    await app.uploadSlots.run(async () => await app.uploads.commit(context.repository, context.uuid!, digest, bodyStream(request, app.limits.bodyIdleTimeout), options))
+  } else {
+    await app.uploads.commit(context.repository, context.uuid!, digest, undefined, { expectedSize })
+  }
   return await answerCreated(reply, context, digest)
 }
 

@@ -184,7 +184,7 @@ t.test('validateOptions: accessController', async (t) => {
 })
 
 t.test('resolveLimits', async (t) => {
-  const defaults = { manifestBodySize: 4 * MiB, blobBodySize: undefined, tagsPageSize: 1000, catalogPageSize: 1000, uploadMaxAge: 7 * 24 * 3600 * 1000 }
+  const defaults = { manifestBodySize: 4 * MiB, blobBodySize: undefined, tagsPageSize: 1000, catalogPageSize: 1000, uploadMaxAge: 7 * 24 * 3600 * 1000, concurrentUploads: undefined, bodyIdleTimeout: 120_000 }
   t.strictSame(resolveLimits(undefined), defaults, 'defaults')
   t.strictSame(resolveLimits({}), defaults, 'empty limits')
   t.equal(resolveLimits(undefined).manifestBodySize, 4194304, 'manifest limit is 4 MiB')
@@ -193,8 +193,8 @@ t.test('resolveLimits', async (t) => {
   t.strictSame(resolveLimits({ blobBodySize: 20 }), { ...defaults, blobBodySize: 20 })
   t.strictSame(resolveLimits({ tagsPageSize: 5 }), { ...defaults, tagsPageSize: 5 })
   t.strictSame(resolveLimits({ catalogPageSize: 7 }), { ...defaults, catalogPageSize: 7 })
-  t.strictSame(resolveLimits({ manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4, uploadMaxAge: 5 }),
-    { manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4, uploadMaxAge: 5 })
+  t.strictSame(resolveLimits({ manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4, uploadMaxAge: 5, concurrentUploads: 6, bodyIdleTimeout: 7 }),
+    { manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4, uploadMaxAge: 5, concurrentUploads: 6, bodyIdleTimeout: 7 })
   t.strictSame(DEFAULT_LIMITS, defaults)
   t.ok(Object.isFrozen(DEFAULT_LIMITS))
   const resolved = resolveLimits(undefined)

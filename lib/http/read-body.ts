@@ -8,12 +8,12 @@ import { bodyStream, contentLength } from './request-values.js'
  * length above it is refused before reading, and a body that keeps coming
  * is cut off at the limit. Either way the answer is 413 SIZE_INVALID.
  */
-export async function readLimitedBody (request: FastifyRequest, limit: number): Promise<Buffer> {
+export async function readLimitedBody (request: FastifyRequest, limit: number, idleTimeout?: number): Promise<Buffer> {
   const declared = contentLength(request)
   if (declared !== undefined && declared > limit) throw tooLarge(limit)
   const chunks: Uint8Array[] = []
   try {
-    for await (const chunk of measured(bodyStream(request), { limit, expected: declared })) chunks.push(chunk)
+    for await (const chunk of measured(bodyStream(request, idleTimeout), { limit, expected: declared })) chunks.push(chunk)
   } catch (error) {
     if (error instanceof RegistryError && error.status === 413) throw tooLarge(limit)
     throw error

@@ -36,7 +36,26 @@ export function hasBody (request: FastifyRequest): boolean {
   return headerValue(request, 'transfer-encoding') !== undefined
 }
 
-/** The request body as a stream of bytes, read as it arrives. */
-export function bodyStream (request: FastifyRequest): AsyncIterable<Uint8Array> {
-  return request.raw
+/**
+ * The request body as a stream of bytes, read as it arrives. A body that
+ * stalls for `idleTimeout` milliseconds is cut off: the connection is
+ * dropped (a client that stopped sending cannot read an answer either) and
+ * the bytes already stored stay for a resumed upload.
+ */
+export async function * bodyStream (request: FastifyRequest, idleTimeout?: number): AsyncGenerator<Uint8Array> {
+  const source = request.raw
+  if (idleTimeout === undefined) {
+    yield * source
+    return
+  }
+  const stall = (): void => { source.destroy(new RegistryError('BLOB_UPLOAD_INVALID', { message: `request body stalled for ${idleTimeout} ms` })) }
+  const timer = setTimeout(stall, idleTimeout)
+  try {
+    for await (const chunk of source) {
+      timer.refresh()
+      yield chunk as Uint8Array
+    }
+  } finally {
+    clearTimeout(timer)
+  }
 }
