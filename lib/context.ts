@@ -18,6 +18,8 @@ export class Context {
   readonly uuid: string | undefined
   /** What the access controller granted; set before the handler runs. */
   grant: Grant | undefined
+  /** The request's Content-Type as the client sent it (manifest PUTs check it against the body). */
+  readonly contentType: string | undefined
   // Built on first use: most requests (HEAD, GET) never log nor build a URL.
   #urls: UrlBuilder | undefined
   #log: FastifyBaseLogger | undefined
@@ -31,6 +33,7 @@ export class Context {
     digest?: ParsedDigest
     tag?: string
     uuid?: string
+    contentType?: string
     /** The builder, or how to make it when first needed. */
     urls: UrlBuilder | (() => UrlBuilder)
     log: FastifyBaseLogger
@@ -42,6 +45,7 @@ export class Context {
     this.tag = fields.tag
     this.uuid = fields.uuid
     this.grant = undefined
+    this.contentType = fields.contentType
     const urls = fields.urls
     this.#makeUrls = typeof urls === 'function' ? urls : () => urls
     this.#parentLog = fields.log

@@ -19,6 +19,14 @@ const SUCCESS_HEADERS = [
   'docker-upload-uuid', 'etag', 'link', 'location', 'oci-filters-applied', 'oci-subject', 'oci-tag', 'range'
 ]
 
+const ABORT_CODES = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'EPIPE'])
+
+/** A client that went away mid-body: routine for a registry, not an error of ours. */
+function isClientAbort (error: unknown): boolean {
+  const { code, message } = error as { code?: unknown, message?: unknown }
+  return (typeof code === 'string' && ABORT_CODES.has(code)) || message === 'aborted'
+}
+
 /** Turns anything thrown on a registry route into a RegistryError; undefined for an unexpected failure. */
 export function toRegistryError (error: unknown): RegistryError | undefined {
   if (isRegistryError(error)) return error
@@ -26,6 +34,7 @@ export function toRegistryError (error: unknown): RegistryError | undefined {
   if (error instanceof InvalidPathError) return new RegistryError('NAME_INVALID', { message: 'invalid storage path' })
   if (error instanceof InvalidOffsetError) return new RegistryError('RANGE_INVALID')
   if (error instanceof PathNotFoundError) return undefined
+  if (isClientAbort(error)) return new RegistryError('BLOB_UPLOAD_INVALID', { message: 'the client closed the request before its body ended' })
   const fastifyError = error as Partial<FastifyError>
   const status = fastifyError.statusCode
   if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -35,6 +35,9 @@ const registryPlugin: FastifyPluginAsync<RegistryOptions> = async (instance: Fas
   instance.addHook('onRequest', async (request, reply) => {
     reply.header(API_VERSION_HEADER, 'registry/2.0')
     request.registry = resolveContext(request, app, basePath)
+    // Bodies are raw bytes whatever they are labelled; the Context keeps the label. A neutral
+    // header stops Fastify refusing a label it cannot parse before the registry sees the request.
+    if (request.headers['content-type'] !== undefined) request.headers['content-type'] = 'application/octet-stream'
   })
 
   // The access decision comes before any body is read.

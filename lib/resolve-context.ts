@@ -26,7 +26,8 @@ function checkMethod (route: RouteDefinition, method: string): void {
  * anything touches storage.
  */
 export function resolveContext (request: FastifyRequest, app: App, basePath: string): Context {
-  const url = request.url
+  // An absolute-form target (`GET http://host/v2/...`, RFC 9112 3.2.2) is routed by its path.
+  const url = request.url.startsWith('/') ? request.url : request.url.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '')
   const queryAt = url.indexOf('?')
   const path = queryAt === -1 ? url : url.slice(0, queryAt)
   const subpath = path === basePath.slice(0, -1) ? '' : path.startsWith(basePath) ? path.slice(basePath.length) : undefined
@@ -63,6 +64,7 @@ export function resolveContext (request: FastifyRequest, app: App, basePath: str
     digest,
     tag,
     uuid: params.uuid,
+    contentType: typeof request.headers['content-type'] === 'string' ? request.headers['content-type'] : undefined,
     urls: () => new UrlBuilder({ headers: request.headers, protocol: request.protocol, host: request.host }, app.urlOptions),
     log: request.log
   })

@@ -1,15 +1,8 @@
 import { RegistryError } from '../errors/index.js'
+import { etagMatches } from '../lib/http/conditional.js'
 import { parseRange } from '../lib/http/ranges.js'
 import { headerValue } from '../lib/http/request-values.js'
 import type { RouteHandler } from './handler.js'
-
-function etagMatches (header: string | undefined, etag: string): boolean {
-  if (header === undefined) return false
-  return header.split(',').some((candidate) => {
-    const value = candidate.trim().replace(/^W\//, '')
-    return value === '*' || value === etag
-  })
-}
 
 /** `GET`/`HEAD /v2/<name>/blobs/<digest>`: the blob, whole or one byte range. */
 export const getBlob: RouteHandler = async (request, reply, context, app) => {

@@ -1,6 +1,7 @@
 import { RegistryError } from '../errors/index.js'
 import type { ParsedDigest } from '../lib/digest.js'
 import { isValidTag } from '../lib/reference.js'
+import { etagMatches } from '../lib/http/conditional.js'
 import { readLimitedBody } from '../lib/http/read-body.js'
 import { headerValue, queryValues } from '../lib/http/request-values.js'
 import type { App } from '../lib/app.js'
@@ -32,7 +33,7 @@ export const getManifest: RouteHandler = async (request, reply, context, app) =>
     ETag: etag,
     'Content-Length': manifest.content.length
   })
-  if (headerValue(request, 'if-none-match')?.split(',').some((value) => value.trim() === etag) === true) {
+  if (etagMatches(headerValue(request, 'if-none-match'), etag)) {
     reply.removeHeader('Content-Length')
     return await reply.code(304).send()
   }
@@ -49,7 +50,7 @@ export const putManifest: RouteHandler = async (request, reply, context, app) =>
   }
   const tags = [...new Set([...(context.tag === undefined ? [] : [context.tag]), ...extraTags])]
   const content = await readLimitedBody(request, app.limits.manifestBodySize, app.limits.bodyIdleTimeout)
-  const stored = await app.manifests.put(name, content, headerValue(request, 'content-type'), { digest: context.digest, tags })
+  const stored = await app.manifests.put(name, content, context.contentType, { digest: context.digest, tags })
   reply.code(201).headers({
     Location: context.urls.build('manifest', { name, reference: stored.digest.digest }),
     'Docker-Content-Digest': stored.digest.digest,

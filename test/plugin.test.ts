@@ -95,7 +95,7 @@ t.test('absolute URLs: configured host, forwarded headers, or relative', async (
 t.test('a bad option stops registration and names the option', async (t) => {
   const cases: Array<[string, Record<string, unknown>]> = [
     ['limits.manifestBodySize', { limits: { manifestBodySize: 0 } }],
-    ['storage', { storage: { s3: {} } }],
+    ['storage', { storage: { nfs: {} } }],
     ['uploadState', { uploadState: { secret: '' } }],
     ['accessController', { accessController: {} }],
     ['bogus', { bogus: true }]

@@ -257,7 +257,34 @@ function dedupe (descriptors: Descriptor[]): Descriptor[] {
   return out
 }
 
+/** As deep as Go's JSON decoder (and so distribution) goes; real manifests nest fewer than 10 levels. */
+const MAX_JSON_DEPTH = 10_000
+
+/**
+ * The deepest array/object nesting of a JSON text, stopping once past `limit`: one linear pass
+ * over the bytes, so a hostile `[[[[...` is refused before JSON.parse spends a second on it.
+ */
+function nestingExceeds (body: Uint8Array, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let index = 0; index < body.length; index++) {
+    const byte = body[index]
+    if (inString) {
+      if (byte === 0x5c) index++ // a backslash escapes the next byte
+      else if (byte === 0x22) inString = false
+    } else if (byte === 0x22) {
+      inString = true
+    } else if (byte === 0x5b || byte === 0x7b) {
+      if (++depth > limit) return true
+    } else if (byte === 0x5d || byte === 0x7d) {
+      depth--
+    }
+  }
+  return false
+}
+
 function decode (body: Uint8Array): JsonObject {
+  if (nestingExceeds(body, MAX_JSON_DEPTH)) invalid(undefined, `manifest nests deeper than ${MAX_JSON_DEPTH} levels`)
   let text: string
   try {
     // ignoreBOM keeps a byte-order mark in the text, so JSON.parse refuses it as Go's decoder does.

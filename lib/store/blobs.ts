@@ -47,7 +47,8 @@ export class BlobStore {
   /** Removes the blob from a repository; false when it was not linked there. */
   async unlink (name: string, digest: ParsedDigest): Promise<boolean> {
     if (!await this.isLinked(name, digest)) return false
-    await deleteIfExists(this.#driver, paths.layerLink(name, digest).replace(/\/link$/, ''))
+    // Only the link file goes: removing its directory could race a concurrent push writing a new link there.
+    await deleteIfExists(this.#driver, paths.layerLink(name, digest))
     return true
   }
 

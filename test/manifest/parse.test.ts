@@ -572,23 +572,31 @@ t.test('messages are bounded even for huge offending values', async (t) => {
 })
 
 t.test('deep nesting never escapes as RangeError', async (t) => {
-  for (const depth of [10_000, 100_000]) {
-    const arrays = '['.repeat(depth) + ']'.repeat(depth)
-    const objects = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)
-    invalid(t, () => parseManifest(Buffer.from(arrays), undefined), undefined, /must be a JSON object/)
-    invalid(t, () => parseManifest(Buffer.from(objects), undefined), undefined, /cannot determine/)
-    const base = fixture('oci-manifest.json').toString('utf8')
-    const inAnnotation = base.replace('"annotations": {\n', `"annotations": {"deep": ${arrays},\n`)
-    invalid(t, () => parseManifest(Buffer.from(inAnnotation), undefined), 'annotations["deep"]')
-    const inLayers = base.replace('"layers": [', `"layers": [${arrays},`)
-    invalid(t, () => parseManifest(Buffer.from(inLayers), undefined), 'layers[0]')
-    const asLayers = base.replace('"layers": [', `"layers": [${objects}, `)
-    invalid(t, () => parseManifest(Buffer.from(asLayers), undefined), 'layers[0].mediaType')
-    const inPlatform = base.replace('"layers": [', `"layers": [{"mediaType":"a/b","digest":"${sha('d')}","size":1,"platform":{"architecture":${arrays},"os":"linux"}},`)
-    invalid(t, () => parseManifest(Buffer.from(inPlatform), undefined), 'layers[0].platform.architecture')
-    const ignored = base.replace('"schemaVersion": 2,', `"schemaVersion": 2, "x-deep": ${objects},`)
-    t.equal(parseManifest(Buffer.from(ignored), undefined).kind, 'image', `unknown ${depth}-deep field ignored`)
+  const base = fixture('oci-manifest.json').toString('utf8')
+  // Up to Go's limit (10 000 levels, as distribution), nesting is parsed and judged field by field.
+  const depth = 9_990
+  const arrays = '['.repeat(depth) + ']'.repeat(depth)
+  const objects = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)
+  invalid(t, () => parseManifest(Buffer.from(arrays), undefined), undefined, /must be a JSON object/)
+  invalid(t, () => parseManifest(Buffer.from(objects), undefined), undefined, /cannot determine/)
+  const inAnnotation = base.replace('"annotations": {\n', `"annotations": {"deep": ${arrays},\n`)
+  invalid(t, () => parseManifest(Buffer.from(inAnnotation), undefined), 'annotations["deep"]')
+  const inLayers = base.replace('"layers": [', `"layers": [${arrays},`)
+  invalid(t, () => parseManifest(Buffer.from(inLayers), undefined), 'layers[0]')
+  const asLayers = base.replace('"layers": [', `"layers": [${objects}, `)
+  invalid(t, () => parseManifest(Buffer.from(asLayers), undefined), 'layers[0].mediaType')
+  const inPlatform = base.replace('"layers": [', `"layers": [{"mediaType":"a/b","digest":"${sha('d')}","size":1,"platform":{"architecture":${arrays},"os":"linux"}},`)
+  invalid(t, () => parseManifest(Buffer.from(inPlatform), undefined), 'layers[0].platform.architecture')
+  const ignored = base.replace('"schemaVersion": 2,', `"schemaVersion": 2, "x-deep": ${objects},`)
+  t.equal(parseManifest(Buffer.from(ignored), undefined).kind, 'image', `unknown ${depth}-deep field ignored`)
+
+  // Beyond it, a linear pre-scan refuses before JSON.parse spends time on the text; brackets inside strings do not count.
+  for (const deep of [10_001, 100_000, 2_000_000]) {
+    invalid(t, () => parseManifest(Buffer.from('['.repeat(deep) + ']'.repeat(deep)), undefined), undefined, /nests deeper than 10000 levels/)
+    invalid(t, () => parseManifest(Buffer.from(base.replace('"layers": [', `"layers": [${'{"a":'.repeat(deep)}1${'}'.repeat(deep)}, `)), undefined), undefined, /nests deeper/)
   }
+  const bracketsInStrings = base.replace('"schemaVersion": 2,', `"schemaVersion": 2, "x-text": "${'[{'.repeat(20_000)}\\"${'['.repeat(100)}",`)
+  t.equal(parseManifest(Buffer.from(bracketsInStrings), undefined).kind, 'image', 'brackets inside strings (and escaped quotes) do not count as nesting')
 })
 
 t.test('a 4 MiB manifest with many layers parses fast', async (t) => {
