@@ -49,6 +49,7 @@ function describeStorage (options: DistributionConfig['options']): string {
   const storage = options.storage
   if (storage !== undefined && 'filesystem' in storage) return `filesystem ${resolve(storage.filesystem.rootDirectory)}`
   if (storage !== undefined && 'inmemory' in storage) return 'inmemory (lost on exit)'
+  if (storage !== undefined && 's3' in storage) return `s3 bucket ${storage.s3.bucket}`
   return 'custom driver'
 }
 

@@ -22,7 +22,15 @@ function createDriver (storage: RegistryOptions['storage']): StorageDriver {
   if ('getContent' in storage) return storage
   const config: StorageConfig = storage
   if ('filesystem' in config) return new FilesystemDriver({ rootDirectory: config.filesystem.rootDirectory })
+  if ('s3' in config) throw new Error('fastify-oci-registry: storage.s3 needs App.create, which loads the S3 driver')
   return new InMemoryDriver()
+}
+
+/** `storage: { s3 }` as a driver; the AWS SDK is loaded only for it. Other storage options pass through. */
+async function loadStorage (storage: RegistryOptions['storage']): Promise<RegistryOptions['storage']> {
+  if (storage === undefined || 'getContent' in storage || !('s3' in storage)) return storage
+  const { S3Driver } = await import('./storage/s3.js')
+  return new S3Driver(storage.s3)
 }
 
 function createUploadState (option: RegistryOptions['uploadState'], log: FastifyBaseLogger): UploadStateProvider {
@@ -52,7 +60,8 @@ export class App {
 
   /** Builds the App, loading what needs loading first (the `auth` option's access controller). */
   static async create (options: RegistryOptions, log: FastifyBaseLogger, prefix: string): Promise<App> {
-    return new App(options, log, prefix, await createAccessController(options, log))
+    const storage = await loadStorage(options.storage)
+    return new App(storage === options.storage ? options : { ...options, storage }, log, prefix, await createAccessController(options, log))
   }
 
   /** `accessController` is the loaded one; without it, `options.auth` cannot be honoured here, so use App.create. */

@@ -5,12 +5,32 @@ import type { AccessController } from './auth/access-controller.js'
 import type { UploadStateProvider } from './upload-state/provider.js'
 import { RegistryConfigError } from './config-error.js'
 import { validateAuthOptions, type AuthOptions } from './auth/auth-options.js'
+import { resolveS3Options, S3OptionError, type S3DriverOptions } from './storage/s3-options.js'
 
 export { RegistryConfigError }
 
+/** `storage.s3`: distribution's `storage.s3` keys (see lib/storage/s3-options.ts); sizes in bytes. */
+export const S3StorageConfigSchema = Type.Object({
+  region: Type.Optional(Type.String()),
+  regionendpoint: Type.Optional(Type.String()),
+  bucket: Type.String({ minLength: 1 }),
+  accesskey: Type.Optional(Type.String()),
+  secretkey: Type.Optional(Type.String()),
+  rootdirectory: Type.Optional(Type.String()),
+  forcepathstyle: Type.Optional(Type.Boolean()),
+  secure: Type.Optional(Type.Boolean()),
+  skipverify: Type.Optional(Type.Boolean()),
+  chunksize: Type.Optional(Type.Integer()),
+  minpartsize: Type.Optional(Type.Integer()),
+  multipartcopythresholdsize: Type.Optional(Type.Integer()),
+  multipartcopychunksize: Type.Optional(Type.Integer()),
+  multipartcopymaxconcurrency: Type.Optional(Type.Integer())
+}, { additionalProperties: false })
+
 export const StorageConfigSchema = Type.Union([
   Type.Object({ filesystem: Type.Object({ rootDirectory: Type.String({ minLength: 1 }) }, { additionalProperties: false }) }, { additionalProperties: false }),
-  Type.Object({ inmemory: Type.Object({}, { additionalProperties: false }) }, { additionalProperties: false })
+  Type.Object({ inmemory: Type.Object({}, { additionalProperties: false }) }, { additionalProperties: false }),
+  Type.Object({ s3: S3StorageConfigSchema }, { additionalProperties: false })
 ])
 export type StorageConfig = Static<typeof StorageConfigSchema>
 
@@ -119,6 +139,20 @@ function describeFirstError (schema: Parameters<typeof Value.Errors>[0], value: 
   throw new RegistryConfigError(path === '' ? 'options' : path, first === undefined ? 'is invalid' : `is invalid: ${first.message}`)
 }
 
+function isS3Config (value: unknown): value is { s3: unknown } {
+  return typeof value === 'object' && value !== null && Object.keys(value).length === 1 && Object.hasOwn(value, 's3')
+}
+
+/** The S3 driver's own checks, without loading the driver: errors name `storage.s3.<key>`. */
+function validateS3Config (s3: unknown): void {
+  try {
+    resolveS3Options(s3 as S3DriverOptions)
+  } catch (error) {
+    if (!(error instanceof S3OptionError)) throw error
+    throw new RegistryConfigError(error.option === 'options' ? 'storage.s3' : `storage.s3.${error.option}`, error.problem)
+  }
+}
+
 /**
  * Checks every option at registration. Throws RegistryConfigError naming the
  * first bad option: a registry with a mistaken configuration never starts.
@@ -135,8 +169,11 @@ export function validateOptions (options: unknown): RegistryOptions {
   const { prefix: _prefix, logLevel: _logLevel, ...dataOptions } = data
   if (!Value.Check(RegistryDataOptionsSchema, dataOptions)) describeFirstError(RegistryDataOptionsSchema, dataOptions)
 
-  if (storage !== undefined && !isStorageDriver(storage) && !Value.Check(StorageConfigSchema, storage)) {
-    throw new RegistryConfigError('storage', 'must be a StorageDriver or { filesystem: { rootDirectory } } or { inmemory: {} }')
+  if (storage !== undefined && !isStorageDriver(storage)) {
+    if (isS3Config(storage)) validateS3Config(storage.s3)
+    if (!Value.Check(StorageConfigSchema, storage)) {
+      throw new RegistryConfigError('storage', 'must be a StorageDriver or { filesystem: { rootDirectory } } or { inmemory: {} } or { s3: { bucket, region, ... } }')
+    }
   }
   if (uploadState !== undefined && !hasMethods(uploadState, ['pack', 'unpack'])) {
     const secret = (uploadState as { secret?: unknown } | null)?.secret

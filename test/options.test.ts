@@ -142,7 +142,7 @@ t.test('validateOptions: storage', async (t) => {
     ['filesystem', 'a string'],
     [1, 'a number'],
     [{}, 'empty object'],
-    [{ s3: { bucket: 'x' } }, 'unknown driver'],
+    [{ gcs: { bucket: 'x' } }, 'unknown driver'],
     [{ filesystem: {} }, 'filesystem without rootDirectory'],
     [{ filesystem: { rootDirectory: '' } }, 'empty rootDirectory'],
     [{ filesystem: { rootDirectory: 1 } }, 'rootDirectory a number'],
@@ -155,6 +155,24 @@ t.test('validateOptions: storage', async (t) => {
     [{ ...driverShaped(), getContent: 'x' }, 'a driver whose getContent is not a function']
   ]
   for (const [storage, what] of bad) refuses(t, { storage }, 'storage', what)
+})
+
+t.test('validateOptions: storage.s3', async (t) => {
+  t.doesNotThrow(() => validateOptions({ storage: { s3: { bucket: 'b', region: 'eu-west-1' } } }))
+  t.doesNotThrow(() => validateOptions({ storage: { s3: { bucket: 'b', regionendpoint: 'http://127.0.0.1:7050', forcepathstyle: true, accesskey: 'k', secretkey: 's', chunksize: 5 * MiB } } }))
+  const bad: Array<[unknown, string, string]> = [
+    [{ s3: 'bucket' }, 'storage.s3', 's3 a string'],
+    [{ s3: { region: 'r' } }, 'storage.s3.bucket', 'no bucket'],
+    [{ s3: { bucket: 'b' } }, 'storage.s3.region', 'no region and no endpoint'],
+    [{ s3: { bucket: 'b', region: 'r', chunksize: MiB } }, 'storage.s3.chunksize', 'chunks under 5 MiB'],
+    [{ s3: { bucket: 'b', region: 'r', minpartsize: MiB, chunksize: MiB / 2 } }, 'storage.s3.chunksize', 'chunks under minpartsize'],
+    [{ s3: { bucket: 'b', region: 'r', chunksize: '10MB' } }, 'storage.s3.chunksize', 'chunksize a string'],
+    [{ s3: { bucket: 'b', region: 'r', forcepathstyle: 'yes' } }, 'storage.s3.forcepathstyle', 'forcepathstyle a string'],
+    [{ s3: { bucket: 'b', region: 'r', accesskey: 'k' } }, 'storage.s3.secretkey', 'an access key without its secret'],
+    [{ s3: { bucket: 'b', region: 'r', encrypt: true } }, 'storage.s3.encrypt', 'an unknown key'],
+    [{ s3: { bucket: 'b', region: 'r' }, inmemory: {} }, 'storage', 's3 and another driver']
+  ]
+  for (const [storage, option, what] of bad) refuses(t, { storage }, option, what)
 })
 
 t.test('validateOptions: uploadState', async (t) => {

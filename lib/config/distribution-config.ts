@@ -14,6 +14,7 @@ import { parseDocument, type ScalarTag } from 'yaml'
 import { DEFAULT_ROOT_DIRECTORY, RegistryConfigError, type RegistryOptions, type StorageConfig } from '../options.js'
 import type { AuthOptions, TokenAuthOptions } from '../auth/auth-options.js'
 import { signingAlgorithmProblem, type SigningAlgorithm } from '../auth/signing-algorithms.js'
+import { resolveS3Options, S3OptionError, type S3DriverOptions } from '../storage/s3-options.js'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 
@@ -47,7 +48,7 @@ const STORAGE_SETTINGS = new Set(['delete', 'maintenance', 'cache', 'redirect', 
 /** Keys under `auth` that are settings rather than an access controller type (ours). */
 const AUTH_SETTINGS = new Set(['anonymouspull'])
 const AUTH_TYPES = ['silly', 'htpasswd', 'token']
-const KNOWN_UNSUPPORTED_DRIVERS = new Set(['s3', 'azure', 'gcs', 'swift', 'oss'])
+const KNOWN_UNSUPPORTED_DRIVERS = new Set(['azure', 'gcs', 'swift', 'oss'])
 
 // Plain `~`, `null` and empty scalars are null; everything else stays a string
 // (YAML failsafe schema), so `secret: 0123` keeps its text and the file and
@@ -347,10 +348,12 @@ function readStorage (storage: Section, reader: Reader, options: RegistryOptions
   } else if (driver === 'inmemory') {
     storage.section('inmemory').finish()
     config = { inmemory: {} }
+  } else if (driver === 's3') {
+    config = { s3: readS3(storage.section('s3'), reader) }
   } else {
     storage.get(driver)
     const what = KNOWN_UNSUPPORTED_DRIVERS.has(driver) ? 'is a storage driver not supported yet' : 'is not a known storage driver'
-    reader.fail(storage.at(driver), `${what}; supported: filesystem, inmemory`)
+    reader.fail(storage.at(driver), `${what}; supported: filesystem, inmemory, s3`)
   }
   options.storage = config
 
@@ -372,6 +375,40 @@ function readStorage (storage: Section, reader: Reader, options: RegistryOptions
   storage.unsupported('redirect')
   storage.unsupported('tag')
   storage.finish()
+}
+
+/**
+ * `storage.s3`: distribution's keys (`minpartsize` is ours: for servers that accept parts under 5 MiB).
+ * A setting we cannot honour that protects data (encryption, FIPS endpoints) stops the registry;
+ * the others are ignored with a warning.
+ */
+function readS3 (s3: Section, reader: Reader): S3DriverOptions {
+  const options: S3DriverOptions = { bucket: requiredString(s3, 'bucket') }
+  for (const key of ['region', 'regionendpoint', 'accesskey', 'secretkey', 'rootdirectory'] as const) {
+    const value = s3.string(key)
+    if (value !== undefined) options[key] = value
+  }
+  for (const key of ['forcepathstyle', 'secure', 'skipverify'] as const) {
+    const value = s3.boolean(key)
+    if (value !== undefined) options[key] = value
+  }
+  for (const key of ['chunksize', 'minpartsize', 'multipartcopythresholdsize', 'multipartcopychunksize', 'multipartcopymaxconcurrency'] as const) {
+    const value = s3.integer(key)
+    if (value !== undefined) options[key] = value
+  }
+  if (s3.boolean('v4auth') === false) reader.fail(s3.at('v4auth'), 'is false, but only AWS Signature Version 4 is supported')
+  if (s3.boolean('encrypt') === true) reader.fail(s3.at('encrypt'), 'is not supported yet: refusing to store unencrypted where server-side encryption was configured')
+  s3.refuse('keyid', 'is not supported yet: refusing to store without the configured KMS key')
+  if (s3.boolean('usefipsendpoint') === true) reader.fail(s3.at('usefipsendpoint'), 'is not supported yet: refusing to use other than the FIPS endpoints configured')
+  for (const key of ['storageclass', 'objectacl', 'useragent', 'usedualstack', 'accelerate', 'loglevel', 'sessiontoken']) s3.unsupported(key)
+  s3.finish()
+  try {
+    resolveS3Options(options)
+  } catch (error) {
+    if (error instanceof S3OptionError) reader.fail(s3.at(error.option), error.problem)
+    throw error
+  }
+  return options
 }
 
 function requiredString (section: Section, key: string): string {

@@ -268,10 +268,123 @@ t.test('storage drivers', async (t) => {
   t.match(message, 'filesystem')
   t.match(message, 'inmemory')
   configError(t, () => parseDistributionConfig('storage:\n  filesystem:\n    rootdirectory: /a\n', { REGISTRY_STORAGE_INMEMORY: '{}' }), 'storage', /more than one.*REGISTRY_STORAGE_INMEMORY/)
-  configError(t, () => parseDistributionConfig('storage:\n  s3:\n    bucket: b\n', {}), 'storage.s3', /not supported/)
+  configError(t, () => parseDistributionConfig('storage:\n  azure:\n    accountname: a\n', {}), 'storage.azure', /not supported/)
   configError(t, () => parseDistributionConfig('storage:\n  floppy: {}\n', {}), 'storage.floppy', /not a known storage driver/)
   configError(t, () => parseDistributionConfig(undefined, { REGISTRY_STORAGE: 'gcs' }), 'storage.gcs', /REGISTRY_STORAGE/)
   configError(t, () => parseDistributionConfig('storage:\n  filesystem: /data\n', {}), 'storage.filesystem', /mapping/)
+})
+
+t.test('storage.s3: distribution\'s keys', async (t) => {
+  const config = parseDistributionConfig(`
+storage:
+  s3:
+    region: eu-west-1
+    regionendpoint: http://rgw.internal:7480
+    bucket: registry
+    accesskey: AKIA0123
+    secretkey: s3cr3t/key
+    rootdirectory: /prod/registry
+    forcepathstyle: true
+    secure: false
+    skipverify: false
+    v4auth: true
+    chunksize: 20971520
+    multipartcopychunksize: 33554432
+    multipartcopythresholdsize: 33554432
+    multipartcopymaxconcurrency: 10
+  delete:
+    enabled: true
+`, {})
+  t.same(config.options.storage, {
+    s3: {
+      bucket: 'registry',
+      region: 'eu-west-1',
+      regionendpoint: 'http://rgw.internal:7480',
+      accesskey: 'AKIA0123',
+      secretkey: 's3cr3t/key',
+      rootdirectory: '/prod/registry',
+      forcepathstyle: true,
+      secure: false,
+      skipverify: false,
+      chunksize: 20971520,
+      multipartcopychunksize: 33554432,
+      multipartcopythresholdsize: 33554432,
+      multipartcopymaxconcurrency: 10
+    }
+  })
+  t.same(config.options.delete, { enabled: true })
+  t.same(config.warnings, [])
+
+  // The minimum: a bucket and a region (or an endpoint).
+  t.same(parseDistributionConfig('storage:\n  s3:\n    bucket: b\n    region: us-east-1\n', {}).options.storage, { s3: { bucket: 'b', region: 'us-east-1' } })
+  t.same(parseDistributionConfig('storage:\n  s3:\n    bucket: b\n    regionendpoint: 127.0.0.1:7480\n', {}).options.storage, { s3: { bucket: 'b', regionendpoint: '127.0.0.1:7480' } })
+  // Ours: a smaller part minimum for servers configured to accept one.
+  t.same(parseDistributionConfig('storage:\n  s3:\n    bucket: b\n    region: r\n    minpartsize: 65536\n    chunksize: 65536\n', {}).options.storage, { s3: { bucket: 'b', region: 'r', minpartsize: 65536, chunksize: 65536 } })
+})
+
+t.test('storage.s3 from REGISTRY_STORAGE_S3_* environment variables', async (t) => {
+  const env = {
+    REGISTRY_STORAGE: 's3',
+    REGISTRY_STORAGE_S3_BUCKET: 'env-bucket',
+    REGISTRY_STORAGE_S3_REGIONENDPOINT: 'http://127.0.0.1:7050',
+    REGISTRY_STORAGE_S3_ACCESSKEY: 'testaccesskey',
+    REGISTRY_STORAGE_S3_SECRETKEY: 'testsecretkey123',
+    REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
+    REGISTRY_STORAGE_S3_CHUNKSIZE: '5242880',
+    REGISTRY_STORAGE_S3_ROOTDIRECTORY: '/from-env'
+  }
+  const fromEnv = parseDistributionConfig(undefined, env)
+  t.same(fromEnv.options.storage, {
+    s3: {
+      bucket: 'env-bucket',
+      regionendpoint: 'http://127.0.0.1:7050',
+      accesskey: 'testaccesskey',
+      secretkey: 'testsecretkey123',
+      rootdirectory: '/from-env',
+      forcepathstyle: true,
+      chunksize: 5242880
+    }
+  })
+  t.same(fromEnv.warnings, [])
+
+  // REGISTRY_STORAGE=s3 replaces the file's filesystem driver and keeps its delete setting.
+  const file = 'storage:\n  filesystem:\n    rootdirectory: /data\n  delete:\n    enabled: true\n'
+  const switched = parseDistributionConfig(file, env)
+  t.equal((switched.options.storage as { s3: { bucket: string } }).s3.bucket, 'env-bucket')
+  t.same(switched.options.delete, { enabled: true })
+
+  // Single keys override the file's.
+  const s3File = 'storage:\n  s3:\n    bucket: file-bucket\n    region: eu-west-1\n    chunksize: 10485760\n'
+  const overridden = parseDistributionConfig(s3File, { REGISTRY_STORAGE_S3_BUCKET: 'other', REGISTRY_STORAGE_S3_CHUNKSIZE: '6291456' })
+  t.same(overridden.options.storage, { s3: { bucket: 'other', region: 'eu-west-1', chunksize: 6291456 } })
+
+  configError(t, () => parseDistributionConfig(s3File, { REGISTRY_STORAGE_S3_CHUNKSIZE: '1000' }), 'storage.s3.chunksize', /REGISTRY_STORAGE_S3_CHUNKSIZE/)
+  configError(t, () => parseDistributionConfig(s3File, { REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'maybe' }), 'storage.s3.forcepathstyle', /true or false/)
+})
+
+t.test('storage.s3 values the driver cannot use stop the registry, naming the key', async (t) => {
+  const s3 = (lines: string): string => `storage:\n  s3:\n${lines.split('\n').map((line) => `    ${line}`).join('\n')}\n`
+  configError(t, () => parseDistributionConfig(s3('region: r'), {}), 'storage.s3.bucket', /must be set/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b'), {}), 'storage.s3.region', /must be set/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nchunksize: 1048576'), {}), 'storage.s3.chunksize', /5242880/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nchunksize: ten'), {}), 'storage.s3.chunksize', /integer/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nmultipartcopythresholdsize: 6000000000'), {}), 'storage.s3.multipartcopythresholdsize')
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\naccesskey: only-the-key'), {}), 'storage.s3.secretkey', /both/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregionendpoint: ftp://x'), {}), 'storage.s3.regionendpoint', /http/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nv4auth: false'), {}), 'storage.s3.v4auth', /Version 4/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nencrypt: true'), {}), 'storage.s3.encrypt', /refusing/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nkeyid: arn:aws:kms:x'), {}), 'storage.s3.keyid', /refusing/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nusefipsendpoint: true'), {}), 'storage.s3.usefipsendpoint', /refusing/)
+  const secret = configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nsecretkey: do-not-print-me'), {}), 'storage.s3.accesskey')
+  t.notMatch(secret, /do-not-print-me/, 'the secret key is never echoed')
+
+  // Harmless settings we cannot honour are ignored with a warning; encrypt: false is simply the default.
+  const { warnings, options } = parseDistributionConfig(s3('bucket: b\nregion: r\nencrypt: false\nstorageclass: STANDARD_IA\nobjectacl: private\nloglevel: debug\ncolor: blue'), {})
+  t.same(options.storage, { s3: { bucket: 'b', region: 'r' } })
+  for (const key of ['storageclass', 'objectacl', 'loglevel']) {
+    t.ok(warnings.some((warning) => warning.includes(`"storage.s3.${key}"`) && /not supported yet/.test(warning)), key)
+  }
+  t.ok(warnings.some((warning) => warning.includes('"storage.s3.color"') && /not a known configuration key/.test(warning)))
 })
 
 t.test('storage settings not supported yet are accepted with a warning', async (t) => {
