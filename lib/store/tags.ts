@@ -1,6 +1,6 @@
 import type { StorageDriver } from '../storage/driver.js'
 import type { ParsedDigest } from '../digest.js'
-import { deleteIfExists, listNames, readLink, writeLink } from './links.js'
+import { deleteIfExists, exists, listNames, readLink, writeLink } from './links.js'
 import { paths } from './paths.js'
 
 /** Tags: `_manifests/tags/<tag>/current/link` names the manifest; `index/` keeps its history, as distribution does. */
@@ -29,6 +29,16 @@ export class TagStore {
   /** Every tag of a repository, sorted. */
   async list (name: string): Promise<string[]> {
     return await listNames(this.#driver, paths.tagsRoot(name))
+  }
+
+  /**
+   * The tags among `tags` that name a manifest. A tag directory without its
+   * `current/link` is one whose write or delete was cut short (a crash between
+   * the index link and the current link): it must not be listed.
+   */
+  async complete (name: string, tags: string[]): Promise<string[]> {
+    const present = await Promise.all(tags.map(async (tag) => await exists(this.#driver, paths.tagCurrentLink(name, tag))))
+    return tags.filter((_tag, index) => present[index])
   }
 
   /** The tags currently pointing at a manifest. */
