@@ -2,10 +2,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { accessSync, constants } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
+import { distributionConfig } from '../test/helpers/docker-registry.js'
+import { freePort } from '../test/helpers/standalone-process.js'
 
 export type TargetName = 'ours' | 'distribution' | 'ceiling'
 
@@ -36,17 +37,6 @@ export function killAllChildren (): void {
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   }
-}
-
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
@@ -173,23 +163,7 @@ export async function startOurs (root: string, options: OursOptions = {}): Promi
 export async function startDistribution (root: string, configDir: string): Promise<Target> {
   const port = await freePort()
   const configPath = join(configDir, 'docker-registry.yml')
-  await writeFile(configPath, [
-    'version: 0.1',
-    'log:',
-    '  level: warn',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${JSON.stringify(root)}`,
-    '  maintenance:',
-    '    uploadpurging:',
-    '      enabled: false',
-    'http:',
-    `  addr: 127.0.0.1:${port}`,
-    '  secret: bench-secret',
-    ''
-  ].join('\n'))
+  await writeFile(configPath, distributionConfig({ rootDirectory: root, port, secret: 'bench-secret', deleteEnabled: false }))
   const spawned = spawnTracked(DOCKER_REGISTRY_BIN, ['serve', configPath], process.env)
   const url = `http://127.0.0.1:${port}`
   await waitForV2(url, spawned, 'docker-registry')

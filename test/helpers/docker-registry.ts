@@ -32,14 +32,11 @@ export interface RunningDistribution {
 }
 
 /**
- * Starts `docker-registry serve` on a free loopback port over the given filesystem
- * root, with deletes enabled and no blob descriptor cache (so it sees another
- * server's writes at once), and waits until `GET /v2/` answers 200.
+ * A docker-registry (distribution 2.8) configuration on a loopback port, with
+ * upload purging off so it never removes another server's uploads mid-test.
  */
-export async function startDistribution (rootDirectory: string, configDir: string, secret = 'distribution-compat-secret'): Promise<RunningDistribution> {
-  const port = await freePort()
-  const configPath = join(configDir, 'docker-registry.yml')
-  await writeFile(configPath, [
+export function distributionConfig (options: { rootDirectory: string, port: number, secret: string, deleteEnabled: boolean }): string {
+  return [
     'version: 0.1',
     'log:',
     '  level: warn',
@@ -47,17 +44,28 @@ export async function startDistribution (rootDirectory: string, configDir: strin
     '    disabled: true',
     'storage:',
     '  filesystem:',
-    `    rootdirectory: ${JSON.stringify(rootDirectory)}`,
+    `    rootdirectory: ${JSON.stringify(options.rootDirectory)}`,
     '  delete:',
-    '    enabled: true',
+    `    enabled: ${String(options.deleteEnabled)}`,
     '  maintenance:',
     '    uploadpurging:',
     '      enabled: false',
     'http:',
-    `  addr: 127.0.0.1:${port}`,
-    `  secret: ${JSON.stringify(secret)}`,
+    `  addr: 127.0.0.1:${options.port}`,
+    `  secret: ${JSON.stringify(options.secret)}`,
     ''
-  ].join('\n'))
+  ].join('\n')
+}
+
+/**
+ * Starts `docker-registry serve` on a free loopback port over the given filesystem
+ * root, with deletes enabled and no blob descriptor cache (so it sees another
+ * server's writes at once), and waits until `GET /v2/` answers 200.
+ */
+export async function startDistribution (rootDirectory: string, configDir: string, secret = 'distribution-compat-secret'): Promise<RunningDistribution> {
+  const port = await freePort()
+  const configPath = join(configDir, 'docker-registry.yml')
+  await writeFile(configPath, distributionConfig({ rootDirectory, port, secret, deleteEnabled: true }))
   let output = ''
   const child = spawn(DOCKER_REGISTRY_BIN, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] })
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
