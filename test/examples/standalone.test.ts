@@ -98,6 +98,25 @@ function agent (t: Test): Agent {
   return dispatcher
 }
 
+/** A registry with one upload PATCH in flight whose body never ends, so shutdown has something to wait for. */
+async function stuckUpload (t: Test, env: Record<string, string>): Promise<{ running: Running, body: Readable, patch: Promise<unknown> }> {
+  const dir = await tempDir(t)
+  const { running, url } = await start(t, [], {
+    REGISTRY_HTTP_ADDR: '127.0.0.1:0',
+    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data'),
+    REGISTRY_HTTP_SECRET: 'test-secret',
+    ...env
+  })
+  const dispatcher = agent(t)
+  const started = await request(`${url}/v2/stuck/blobs/uploads/`, { method: 'POST', dispatcher })
+  await started.body.dump()
+  const location = new URL(String(started.headers.location), url).href
+  const body = new Readable({ read () {} })
+  body.push(Buffer.alloc(16))
+  const patch = request(location, { method: 'PATCH', dispatcher, body, headers: { 'content-type': 'application/octet-stream' } }).catch((error: unknown) => error)
+  return { running, body, patch }
+}
+
 if (!existsSync(script)) {
   t.fail(`${script} does not exist: run \`npm run build\` first (npm test does)`)
 } else {
@@ -300,21 +319,7 @@ if (!existsSync(script)) {
   })
 
   t.test('a second signal forces exit', async (t) => {
-    const dir = await tempDir(t)
-    const { running, url } = await start(t, [], {
-      REGISTRY_HTTP_ADDR: '127.0.0.1:0',
-      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data'),
-      REGISTRY_HTTP_SECRET: 'test-secret'
-    })
-    const dispatcher = agent(t)
-    const started = await request(`${url}/v2/stuck/blobs/uploads/`, { method: 'POST', dispatcher })
-    await started.body.dump()
-    const location = new URL(String(started.headers.location), url).href
-    // A body that never ends keeps the request in flight.
-    const body = new Readable({ read () {} })
-    body.push(Buffer.alloc(16))
-    const patch = request(location, { method: 'PATCH', dispatcher, body, headers: { 'content-type': 'application/octet-stream' } }).catch((error: unknown) => error)
-
+    const { running, body, patch } = await stuckUpload(t, {})
     await sleep(200)
     running.child.kill('SIGTERM')
     await running.waitForLog((line) => line.msg.startsWith('shutting down'))
@@ -326,21 +331,7 @@ if (!existsSync(script)) {
   })
 
   t.test('the drain timeout forces exit', async (t) => {
-    const dir = await tempDir(t)
-    const { running, url } = await start(t, [], {
-      REGISTRY_HTTP_ADDR: '127.0.0.1:0',
-      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'data'),
-      REGISTRY_HTTP_SECRET: 'test-secret',
-      REGISTRY_HTTP_DRAINTIMEOUT: '300ms'
-    })
-    const dispatcher = agent(t)
-    const started = await request(`${url}/v2/stuck/blobs/uploads/`, { method: 'POST', dispatcher })
-    await started.body.dump()
-    const location = new URL(String(started.headers.location), url).href
-    const body = new Readable({ read () {} })
-    body.push(Buffer.alloc(16))
-    const patch = request(location, { method: 'PATCH', dispatcher, body, headers: { 'content-type': 'application/octet-stream' } }).catch((error: unknown) => error)
-
+    const { running, body, patch } = await stuckUpload(t, { REGISTRY_HTTP_DRAINTIMEOUT: '300ms' })
     await sleep(200)
     const signalledAt = Date.now()
     running.child.kill('SIGTERM')
