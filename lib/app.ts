@@ -14,6 +14,10 @@ import { ManifestStore } from './store/manifests.js'
 import { TagStore } from './store/tags.js'
 import { ReferrersIndex } from './store/referrers.js'
 import { RepositoryStore } from './store/repositories.js'
+import { LinkFiles } from './store/link-files.js'
+import { NoLinkCache, type LinkCache } from './store/link-cache.js'
+import { VersionCheckedCache } from './cache/version-checked-cache.js'
+import type { ParsedDigest } from './digest.js'
 import { DEFAULT_ROOT_DIRECTORY, resolveLimits, type RegistryOptions, type ResolvedLimits, type StorageConfig } from './options.js'
 import type { UrlBuilderOptions } from '../routes/url-builder.js'
 
@@ -42,9 +46,19 @@ function createUploadState (option: RegistryOptions['uploadState'], log: Fastify
   return new HmacUploadStateProvider(option.secret)
 }
 
+/** Links remembered by the storage-checked cache (about 300 bytes each). */
+const LINK_CACHE_ENTRIES = 100_000
+
+/** Where the driver can cheaply tell a file is unchanged, links are cached and checked on every read; otherwise read each time. */
+function createLinkCache (storage: StorageDriver): LinkCache {
+  if (storage.version === undefined) return new NoLinkCache()
+  return new VersionCheckedCache<ParsedDigest>((path) => storage.version!(path), LINK_CACHE_ENTRIES)
+}
+
 /** Instance-global state: configuration and the resources every request shares. */
 export class App {
   readonly storage: StorageDriver
+  readonly linkCache: LinkCache
   readonly blobs: BlobStore
   readonly uploads: UploadStore
   readonly manifests: ManifestStore
@@ -71,13 +85,15 @@ export class App {
       throw new Error('fastify-oci-registry: options.auth needs App.create, which loads the access controller')
     }
     this.storage = createDriver(options.storage)
-    this.blobs = new BlobStore(this.storage)
+    this.linkCache = createLinkCache(this.storage)
+    const links = new LinkFiles(this.storage, this.linkCache)
+    this.blobs = new BlobStore(this.storage, links)
     this.limits = resolveLimits(options.limits)
     this.uploads = new UploadStore(this.storage, this.blobs, this.limits.uploadMaxAge)
     this.uploadSlots = new UploadSlots(this.limits.concurrentUploads)
-    this.tags = new TagStore(this.storage)
+    this.tags = new TagStore(this.storage, links)
     this.referrers = new ReferrersIndex(this.storage)
-    this.manifests = new ManifestStore(this.storage, this.blobs, this.tags, this.referrers)
+    this.manifests = new ManifestStore(links, this.blobs, this.tags, this.referrers)
     this.repositories = new RepositoryStore(this.storage)
     this.accessController = accessController ?? options.accessController ?? new OpenAccessController()
     this.uploadState = createUploadState(options.uploadState, log)

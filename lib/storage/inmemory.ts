@@ -12,6 +12,8 @@ const READ_CHUNK = 1024 * 1024
  * reader that captured one keeps a consistent snapshot.
  */
 interface Entry {
+  /** Unique per entry: with `size`, the file's version. */
+  serial: number
   chunks: Buffer[]
   size: number
   modTime: Date
@@ -20,6 +22,12 @@ interface Entry {
 function contentOf (entry: Entry): Buffer {
   if (entry.chunks.length !== 1) entry.chunks = [Buffer.concat(entry.chunks, entry.size)]
   return entry.chunks[0]
+}
+
+let nextSerial = 0
+
+function newEntry (chunks: Buffer[], size: number): Entry {
+  return { serial: nextSerial++, chunks, size, modTime: new Date() }
 }
 
 function validate (path: string): void {
@@ -89,7 +97,7 @@ export class InMemoryDriver implements StorageDriver {
     validate(path)
     this.#checkWritable(path)
     // A whole new entry swapped in one step: readers see old or new.
-    this.#files.set(path, { chunks: [Buffer.from(content)], size: content.byteLength, modTime: new Date() })
+    this.#files.set(path, newEntry([Buffer.from(content)], content.byteLength))
   }
 
   async reader (path: string, offset = 0, length?: number): Promise<Readable> {
@@ -115,10 +123,16 @@ export class InMemoryDriver implements StorageDriver {
     this.#checkWritable(path)
     let entry = this.#files.get(path)
     if (entry === undefined || !append) {
-      entry = { chunks: [], size: 0, modTime: new Date() }
+      entry = newEntry([], 0)
       this.#files.set(path, entry)
     }
     return new InMemoryWriter(this.#files, path, entry)
+  }
+
+  version (path: string): string | undefined {
+    validate(path)
+    const entry = this.#files.get(path)
+    return entry === undefined ? undefined : `${entry.serial}:${entry.size}`
   }
 
   async stat (path: string): Promise<FileInfo> {

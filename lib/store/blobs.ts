@@ -2,8 +2,14 @@ import type { Readable } from 'node:stream'
 import type { StorageDriver } from '../storage/driver.js'
 import { isPathNotFound } from '../storage/errors.js'
 import type { ParsedDigest } from '../digest.js'
-import { deleteIfExists, readLink, writeLink } from './links.js'
+import { deleteIfExists } from './links.js'
+import { LinkFiles } from './link-files.js'
+import { NoLinkCache } from './link-cache.js'
+import { VersionCheckedCache } from '../cache/version-checked-cache.js'
 import { paths } from './paths.js'
+
+/** Blob sizes remembered (about 200 bytes each). */
+const SIZE_CACHE_ENTRIES = 100_000
 
 export interface BlobDescriptor {
   digest: string
@@ -13,13 +19,24 @@ export interface BlobDescriptor {
 /** Blobs: content-addressed data shared by all repositories, visible in a repository only through its link. */
 export class BlobStore {
   readonly #driver: StorageDriver
+  readonly #links: LinkFiles
+  /** Sizes by data path, where the driver can tell cheaply that a file is unchanged. */
+  readonly #sizes: VersionCheckedCache<BlobDescriptor> | undefined
 
-  constructor (driver: StorageDriver) {
+  constructor (driver: StorageDriver, links = new LinkFiles(driver, new NoLinkCache())) {
     this.#driver = driver
+    this.#links = links
+    if (driver.version !== undefined) this.#sizes = new VersionCheckedCache((path) => driver.version!(path), SIZE_CACHE_ENTRIES)
   }
 
   /** The blob in global storage, or undefined. */
   async stat (digest: ParsedDigest): Promise<BlobDescriptor | undefined> {
+    const path = paths.blobData(digest)
+    if (this.#sizes === undefined) return await this.#statStorage(digest)
+    return await this.#sizes.read(path, async () => await this.#statStorage(digest))
+  }
+
+  async #statStorage (digest: ParsedDigest): Promise<BlobDescriptor | undefined> {
     try {
       const info = await this.#driver.stat(paths.blobData(digest))
       return info.isDir ? undefined : { digest: digest.digest, size: info.size }
@@ -36,19 +53,19 @@ export class BlobStore {
   }
 
   async isLinked (name: string, digest: ParsedDigest): Promise<boolean> {
-    return (await readLink(this.#driver, paths.layerLink(name, digest)))?.digest === digest.digest
+    return (await this.#links.read(paths.layerLink(name, digest)))?.digest === digest.digest
   }
 
   /** Makes a blob visible in a repository; the blob's data must already be in place. */
   async link (name: string, digest: ParsedDigest): Promise<void> {
-    await writeLink(this.#driver, paths.layerLink(name, digest), digest)
+    await this.#links.write(paths.layerLink(name, digest), digest)
   }
 
   /** Removes the blob from a repository; false when it was not linked there. */
   async unlink (name: string, digest: ParsedDigest): Promise<boolean> {
     if (!await this.isLinked(name, digest)) return false
     // Only the link file goes: removing its directory could race a concurrent push writing a new link there.
-    await deleteIfExists(this.#driver, paths.layerLink(name, digest))
+    await this.#links.remove(paths.layerLink(name, digest))
     return true
   }
 

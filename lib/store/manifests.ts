@@ -1,11 +1,10 @@
-import type { StorageDriver } from '../storage/driver.js'
 import { createDigester, parseDigest, type ParsedDigest } from '../digest.js'
 import { RegistryError } from '../../errors/index.js'
 import { parseManifest, type ParsedManifest } from '../manifest/parse.js'
 import type { BlobStore } from './blobs.js'
 import type { TagStore } from './tags.js'
 import type { ReferrersIndex } from './referrers.js'
-import { deleteIfExists, readLink, writeLink } from './links.js'
+import type { LinkFiles } from './link-files.js'
 import { LruCache } from './lru.js'
 import { KeyedMutex } from '../keyed-mutex.js'
 import { paths } from './paths.js'
@@ -44,7 +43,7 @@ function parseStored (content: Buffer): ParsedManifest {
 
 /** Manifests: bytes stored as blobs, visible in a repository through `_manifests/revisions`. */
 export class ManifestStore {
-  readonly #driver: StorageDriver
+  readonly #links: LinkFiles
   readonly #blobs: BlobStore
   readonly #tags: TagStore
   readonly #referrers: ReferrersIndex
@@ -53,15 +52,15 @@ export class ManifestStore {
   // racing a PUT cannot leave a tag naming a revision that was just removed.
   readonly #writes = new KeyedMutex()
 
-  constructor (driver: StorageDriver, blobs: BlobStore, tags: TagStore, referrers: ReferrersIndex) {
-    this.#driver = driver
+  constructor (links: LinkFiles, blobs: BlobStore, tags: TagStore, referrers: ReferrersIndex) {
+    this.#links = links
     this.#blobs = blobs
     this.#tags = tags
     this.#referrers = referrers
   }
 
   async exists (name: string, digest: ParsedDigest): Promise<boolean> {
-    return (await readLink(this.#driver, paths.manifestRevisionLink(name, digest)))?.digest === digest.digest
+    return (await this.#links.read(paths.manifestRevisionLink(name, digest)))?.digest === digest.digest
   }
 
   /** A manifest of a repository by digest; undefined unless it is linked there. */
@@ -90,7 +89,7 @@ export class ManifestStore {
     await this.#blobs.putSmall(digest, content)
     this.#cache.set(digest.digest, { content, parsed })
     await this.#writes.run(name, async () => {
-      await writeLink(this.#driver, paths.manifestRevisionLink(name, digest), digest)
+      await this.#links.write(paths.manifestRevisionLink(name, digest), digest)
       const subject = parsed.subject === undefined ? undefined : parseDigest(parsed.subject.digest)
       if (subject !== undefined) await this.#referrers.add(name, subject, digest)
       for (const tag of target.tags) await this.#tags.tag(name, tag, digest)
@@ -111,7 +110,7 @@ export class ManifestStore {
       for (const tag of await this.#tags.tagsOf(name, digest)) await this.#tags.untag(name, tag)
       const subject = stored.parsed.subject === undefined ? undefined : parseDigest(stored.parsed.subject.digest)
       if (subject !== undefined) await this.#referrers.remove(name, subject, digest)
-      await deleteIfExists(this.#driver, paths.manifestRevisionDir(name, digest))
+      await this.#links.remove(paths.manifestRevisionLink(name, digest), paths.manifestRevisionDir(name, digest))
       return true
     })
   }

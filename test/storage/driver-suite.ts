@@ -322,4 +322,43 @@ export function runDriverSuite (t: Test, name: string, makeDriver: MakeDriver): 
     await driver.delete('/')
     t.same(await driver.list('/'), [], 'deleting the root empties it')
   })
+
+  test('version, where offered, changes with every write, move and delete, and only then', async (t, driver) => {
+    if (driver.version === undefined) {
+      t.pass('this driver offers no version: caches read storage every time')
+      return
+    }
+    const version = (path: string): string | undefined => driver.version!(path)
+    t.equal(version('/v/missing'), undefined, 'missing file')
+    await driver.putContent('/v/dir/file', Buffer.from('one'))
+    t.equal(version('/v/dir'), undefined, 'a directory is not a file')
+    t.equal(version('/v/dir/file/below'), undefined, 'a path below a file')
+    const first = version('/v/dir/file')
+    t.type(first, 'string')
+    t.equal(version('/v/dir/file'), first, 'unchanged file, same version')
+    await driver.getContent('/v/dir/file')
+    await driver.stat('/v/dir/file')
+    t.equal(version('/v/dir/file'), first, 'reads do not change it')
+
+    await driver.putContent('/v/dir/file', Buffer.from('one'))
+    const rewritten = version('/v/dir/file')
+    t.not(rewritten, first, 'rewriting the same bytes is a new version')
+
+    const writer = await driver.writer('/v/dir/file', true)
+    await writer.write((async function * () { yield Buffer.from('+') })())
+    await writer.commit()
+    const appended = version('/v/dir/file')
+    t.not(appended, rewritten, 'an append is a new version')
+
+    await driver.putContent('/v/other', Buffer.from('two'))
+    const moved = version('/v/other')
+    await driver.move('/v/other', '/v/dir/file')
+    t.not(version('/v/dir/file'), appended, 'a move onto it is a new version')
+    t.equal(version('/v/other'), undefined, 'moved away')
+    t.not(moved, undefined)
+
+    await driver.delete('/v/dir')
+    t.equal(version('/v/dir/file'), undefined, 'deleted with its directory')
+    t.throws(() => version('/v/../etc'), 'invalid paths are refused')
+  })
 }
