@@ -98,7 +98,7 @@ export class UploadStore {
   async append (name: string, uuid: string, body: AsyncIterable<Uint8Array>, options: ChunkOptions = {}): Promise<UploadStatus> {
     return await this.#mutex.run(`${name}\u0000${uuid}`, async () => {
       const status = await this.#checkedStatus(name, uuid, options)
-      status.size = await this.#write(status, body, options)
+      status.size = await this.#write(status, body, options, false)
       return status
     })
   }
@@ -111,7 +111,8 @@ export class UploadStore {
   async commit (name: string, uuid: string, digest: ParsedDigest, body?: AsyncIterable<Uint8Array>, options: ChunkOptions = {}): Promise<BlobDescriptor> {
     return await this.#mutex.run(`${name}\u0000${uuid}`, async () => {
       const status = await this.#checkedStatus(name, uuid, options)
-      if (body !== undefined) status.size = await this.#write(status, body, options)
+      if (body !== undefined) status.size = await this.#write(status, body, options, true)
+      else if (status.size > 0) await this.#makeDurable(status)
       const actual = await this.#digestOf(status, digest)
       if (actual !== digest.hex) {
         await this.#remove(name, uuid)
@@ -148,7 +149,12 @@ export class UploadStore {
     return status
   }
 
-  async #write (status: UploadStatus, body: AsyncIterable<Uint8Array>, options: ChunkOptions): Promise<number> {
+  /**
+   * Appends a chunk. Only the final one (`durable`) waits for the disk: a PATCH's bytes
+   * survive a crash of the process, and should the machine lose them the client resumes
+   * from the size the status reports; the blob itself is flushed before it becomes visible.
+   */
+  async #write (status: UploadStatus, body: AsyncIterable<Uint8Array>, options: ChunkOptions, durable: boolean): Promise<number> {
     if (options.start !== undefined && options.start !== status.size) {
       throw new RegistryError('RANGE_INVALID', {
         message: `chunk starts at ${options.start} but the upload holds ${status.size} bytes`,
@@ -170,12 +176,19 @@ export class UploadStore {
       await writer.close()
       throw error
     }
-    await writer.commit()
+    if (durable) await writer.commit()
+    else await writer.close()
     if (state !== undefined && state.offset === status.size) {
       state.offset = writer.size
       this.#remember(key, state)
     }
     return writer.size
+  }
+
+  /** Flushes what earlier PATCHes wrote (a writer that writes nothing and commits). */
+  async #makeDurable (status: UploadStatus): Promise<void> {
+    const writer = await this.#driver.writer(paths.uploadData(status.name, status.uuid), true)
+    await writer.commit()
   }
 
   async #digestOf (status: UploadStatus, digest: ParsedDigest): Promise<string> {
