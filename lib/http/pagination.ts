@@ -43,7 +43,16 @@ export function paginate (sorted: string[], page: PageRequest, defaultSize: numb
   }
   const size = page.n ?? defaultSize
   if (size === undefined) return { entries: sorted.slice(start), next: undefined }
-  const entries = sorted.slice(start, start + size)
-  const more = start + size < sorted.length && entries.length > 0
+  return pageOf(sorted.slice(start, start + size + 1), size)
+}
+
+/**
+ * A page of `size` entries from the sorted entries after `last`, of which the
+ * caller read `size + 1` (when there are that many): the extra one says
+ * whether a next page exists.
+ */
+export function pageOf (following: string[], size: number): Page<string> {
+  const entries = following.slice(0, size)
+  const more = following.length > size && entries.length > 0
   return { entries, next: more ? entries[entries.length - 1] : undefined }
 }

@@ -1,7 +1,7 @@
 import type { StorageDriver } from '../storage/driver.js'
 import { exists } from './links.js'
 import { paths } from './paths.js'
-import { walkRepositoryDirectories } from './repository-walk.js'
+import { repositoryDirectories } from './repository-walk.js'
 
 /** Repositories: directories under `repositories/` holding `_layers` or `_manifests`. */
 export class RepositoryStore {
@@ -16,14 +16,18 @@ export class RepositoryStore {
   }
 
   /**
-   * Every repository name, sorted. The cost grows with the number of
-   * repositories, not blobs or tags.
+   * Repository names in lexical order: those after `after` when given, at most
+   * `limit` of them. The cost grows with the names returned (and the size of
+   * the directories on the way to `after`), not with every repository.
    */
-  async list (): Promise<string[]> {
+  async list (after?: string, limit = Infinity): Promise<string[]> {
     const names: string[] = []
-    await walkRepositoryDirectories(this.#driver, async (name, children) => {
-      if (children.includes('_layers') || children.includes('_manifests')) names.push(name)
-    })
-    return names.sort()
+    if (limit <= 0) return names
+    for await (const { name, children } of repositoryDirectories(this.#driver, after)) {
+      if (!children.includes('_layers') && !children.includes('_manifests')) continue
+      names.push(name)
+      if (names.length >= limit) break
+    }
+    return names
   }
 }
