@@ -3,6 +3,7 @@
  * The standalone registry, and the package's `bin`:
  *
  *   fastify-oci-registry [serve] [config.yml]
+ *   fastify-oci-registry garbage-collect [--dry-run] [--delete-untagged] [--grace=DURATION] [config.yml]
  *
  * Configured like CNCF distribution: a distribution configuration file (the
  * argument, else REGISTRY_CONFIGURATION_PATH, else none) with REGISTRY_*
@@ -20,6 +21,7 @@ import { resolveDistributionConfig, type DistributionConfig } from '../lib/confi
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
 
 const USAGE = `Usage: fastify-oci-registry [serve] [config.yml]
+       fastify-oci-registry garbage-collect [--dry-run] [--delete-untagged] [--grace=DURATION] [config.yml]
 
 Runs an OCI registry configured like CNCF distribution: the YAML file named here
 (or by REGISTRY_CONFIGURATION_PATH), overridden by REGISTRY_* variables, e.g.
@@ -27,6 +29,8 @@ Runs an OCI registry configured like CNCF distribution: the YAML file named here
   REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/registry
   REGISTRY_HTTP_SECRET=<shared secret>
 Without a file it listens on 127.0.0.1:5000 and stores under ./registry-data.
+garbage-collect deletes unreferenced blobs from the same storage; see
+fastify-oci-registry garbage-collect --help.
 `
 
 export interface StandaloneOptions {
@@ -177,7 +181,13 @@ export function handleShutdownSignals (app: FastifyInstance, timeoutMs: number):
 
 if (isMainModule(import.meta.url)) {
   const argv = process.argv.slice(2)
-  if (argv.includes('--help') || argv.includes('-h')) {
+  if (argv[0] === 'garbage-collect') {
+    import('../lib/gc/cli.js').then(async ({ runGarbageCollectCommand }) => await runGarbageCollectCommand(argv.slice(1)))
+      .then((status) => { process.exitCode = status }, (error: unknown) => {
+        process.stderr.write(`fastify-oci-registry garbage-collect: ${(error as Error)?.stack ?? String(error)}\n`)
+        process.exitCode = 1
+      })
+  } else if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE)
   } else {
     // startStandalone has logged the failure already.

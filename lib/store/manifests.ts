@@ -89,10 +89,30 @@ export class ManifestStore {
     await this.#blobs.putSmall(digest, content)
     this.#cache.set(digest.digest, { content, parsed })
     await this.#writes.run(name, async () => {
+      const existed = await this.exists(name, digest)
       await this.#links.write(paths.manifestRevisionLink(name, digest), digest)
       const subject = parsed.subject === undefined ? undefined : parseDigest(parsed.subject.digest)
       if (subject !== undefined) await this.#referrers.add(name, subject, digest)
+      // Online garbage collection (lib/gc/garbage-collect.ts): a collector may have set aside a
+      // blob this manifest needs after #checkReferences. Now that the revision link is visible
+      // to the collector's verify pass, check again: either this finds the blob gone and
+      // nothing is acknowledged, or the collector finds the revision and puts the blob back.
+      try {
+        await this.#recheck(name, digest, parsed)
+      } catch (error) {
+        if (!existed) {
+          if (subject !== undefined) await this.#referrers.remove(name, subject, digest)
+          await this.#links.remove(paths.manifestRevisionLink(name, digest))
+        }
+        throw error
+      }
       for (const tag of target.tags) await this.#tags.tag(name, tag, digest)
+      if (target.tags.length > 0 && !await this.exists(name, digest)) {
+        // A collector deleting untagged manifests removed the revision before it could see the tag: write it again, check again.
+        await this.#links.write(paths.manifestRevisionLink(name, digest), digest)
+        if (subject !== undefined) await this.#referrers.add(name, subject, digest)
+        await this.#recheck(name, digest, parsed)
+      }
     })
     return { digest, content, parsed }
   }
@@ -113,6 +133,14 @@ export class ManifestStore {
       await this.#links.remove(paths.manifestRevisionLink(name, digest), paths.manifestRevisionDir(name, digest))
       return true
     })
+  }
+
+  /** After the revision link is written: the manifest's own bytes and everything it references must still be there. */
+  async #recheck (name: string, digest: ParsedDigest, parsed: ParsedManifest): Promise<void> {
+    if (await this.#blobs.stat(digest) === undefined) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { message: 'the manifest was removed by garbage collection while it was being stored: push it again', detail: { digests: [digest.digest] } })
+    }
+    await this.#checkReferences(name, parsed)
   }
 
   async #checkReferences (name: string, parsed: ParsedManifest): Promise<void> {
