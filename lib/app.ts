@@ -18,7 +18,8 @@ import { LinkFiles } from './store/link-files.js'
 import { NoLinkCache, type LinkCache } from './store/link-cache.js'
 import { VersionCheckedCache } from './cache/version-checked-cache.js'
 import type { ParsedDigest } from './digest.js'
-import { DEFAULT_ROOT_DIRECTORY, resolveLimits, type RegistryOptions, type ResolvedLimits, type StorageConfig } from './options.js'
+import { DEFAULT_ROOT_DIRECTORY, resolveLimits, resolveLinkCacheKind, usesRedisUploadState, type RegistryOptions, type ResolvedLimits, type StorageConfig } from './options.js'
+import type { RedisParts } from './redis/create.js'
 import type { UrlBuilderOptions } from '../routes/url-builder.js'
 
 function createDriver (storage: RegistryOptions['storage']): StorageDriver {
@@ -43,6 +44,7 @@ function createUploadState (option: RegistryOptions['uploadState'], log: Fastify
     return HmacUploadStateProvider.random()
   }
   if ('pack' in option) return option
+  if (usesRedisUploadState(option)) throw new Error('fastify-oci-registry: uploadState.redis needs App.create, which connects to Redis')
   return new HmacUploadStateProvider(option.secret)
 }
 
@@ -50,8 +52,10 @@ function createUploadState (option: RegistryOptions['uploadState'], log: Fastify
 const LINK_CACHE_ENTRIES = 100_000
 
 /** Where the driver can cheaply tell a file is unchanged, links are cached and checked on every read; otherwise read each time. */
-function createLinkCache (storage: StorageDriver): LinkCache {
-  if (storage.version === undefined) return new NoLinkCache()
+function createLinkCache (storage: StorageDriver, options: RegistryOptions): LinkCache {
+  const kind = resolveLinkCacheKind(options)
+  if (kind === 'redis') throw new Error('fastify-oci-registry: cache.links redis needs App.create, which connects to Redis')
+  if (kind === 'none' || storage.version === undefined) return new NoLinkCache()
   return new VersionCheckedCache<ParsedDigest>((path) => storage.version!(path), LINK_CACHE_ENTRIES)
 }
 
@@ -71,21 +75,25 @@ export class App {
   readonly uploadSlots: UploadSlots
   readonly deleteEnabled: boolean
   readonly urlOptions: UrlBuilderOptions
+  readonly #redis: RedisParts | undefined
 
   /** Builds the App, loading what needs loading first (the `auth` option's access controller). */
   static async create (options: RegistryOptions, log: FastifyBaseLogger, prefix: string): Promise<App> {
     const storage = await loadStorage(options.storage)
-    return new App(storage === options.storage ? options : { ...options, storage }, log, prefix, await createAccessController(options, log))
+    const accessController = await createAccessController(options, log)
+    // After the access controller: a configuration that fails there leaves no connection open. ioredis loads only when asked for.
+    const redis = options.redis === undefined ? undefined : (await import('./redis/create.js')).createRedisParts(options, resolveLimits(options.limits), log)
+    return new App(storage === options.storage ? options : { ...options, storage }, log, prefix, accessController, redis)
   }
 
   /** `accessController` is the loaded one; without it, `options.auth` cannot be honoured here, so use App.create. */
-  constructor (options: RegistryOptions, log: FastifyBaseLogger, prefix: string, accessController?: AccessController) {
+  constructor (options: RegistryOptions, log: FastifyBaseLogger, prefix: string, accessController?: AccessController, redis?: RedisParts) {
     if (accessController === undefined && options.auth !== undefined) {
       // Never open by omission: an `auth` option nobody loaded must not become an open registry.
       throw new Error('fastify-oci-registry: options.auth needs App.create, which loads the access controller')
     }
     this.storage = createDriver(options.storage)
-    this.linkCache = createLinkCache(this.storage)
+    this.linkCache = redis?.linkCache ?? createLinkCache(this.storage, options)
     const links = new LinkFiles(this.storage, this.linkCache)
     this.blobs = new BlobStore(this.storage, links)
     this.limits = resolveLimits(options.limits)
@@ -96,8 +104,14 @@ export class App {
     this.manifests = new ManifestStore(links, this.blobs, this.tags, this.referrers)
     this.repositories = new RepositoryStore(this.storage)
     this.accessController = accessController ?? options.accessController ?? new OpenAccessController()
-    this.uploadState = createUploadState(options.uploadState, log)
+    this.uploadState = redis?.uploadState ?? createUploadState(options.uploadState, log)
+    this.#redis = redis
     this.deleteEnabled = options.delete?.enabled === true
     this.urlOptions = { host: options.http?.host, relative: options.http?.relativeURLs === true, prefix }
+  }
+
+  /** Releases what the App opened (the Redis connection); called when the Fastify instance closes. */
+  async close (): Promise<void> {
+    await this.#redis?.close()
   }
 }

@@ -1,8 +1,10 @@
+import { isIPv6 } from 'node:net'
 import { Type, type Static } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import type { StorageDriver } from './storage/driver.js'
 import type { AccessController } from './auth/access-controller.js'
 import type { UploadStateProvider } from './upload-state/provider.js'
+import type { Redis } from 'ioredis'
 import { RegistryConfigError } from './config-error.js'
 import { validateAuthOptions, type AuthOptions } from './auth/auth-options.js'
 import { resolveS3Options, S3OptionError, type S3DriverOptions } from './storage/s3-options.js'
@@ -36,6 +38,42 @@ export type StorageConfig = Static<typeof StorageConfigSchema>
 
 const PositiveInteger = Type.Integer({ minimum: 1 })
 
+/** Longest timer Node keeps (setTimeout's limit), in milliseconds. */
+const MAX_TIMER_MS = 2 ** 31 - 1
+const Milliseconds = Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS })
+
+export const DEFAULT_REDIS_KEY_PREFIX = 'fastify-oci-registry:'
+
+/**
+ * `redis`: the server the scale-out features share (upload state, link cache).
+ * Names as in distribution's `redis` section; timeouts in milliseconds.
+ */
+export const RedisConfigSchema = Type.Object({
+  /** `host:port`, `[ipv6]:port`, or `host` (port 6379). */
+  addr: Type.String({ minLength: 1 }),
+  username: Type.Optional(Type.String({ minLength: 1 })),
+  password: Type.Optional(Type.String()),
+  /** Logical database number (SELECT). */
+  db: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Milliseconds to establish the connection (default 5000). */
+  dialtimeout: Type.Optional(Milliseconds),
+  /**
+   * Milliseconds a command may take, sending (writetimeout) and answering
+   * (readtimeout): a command fails after the larger of the two (default 3000).
+   */
+  readtimeout: Type.Optional(Milliseconds),
+  writetimeout: Type.Optional(Milliseconds),
+  tls: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+  /** Prepended to every key this registry uses (default "fastify-oci-registry:"); instances sharing data share it. */
+  keyPrefix: Type.Optional(Type.String())
+}, { additionalProperties: false })
+export type RedisConfig = Static<typeof RedisConfigSchema>
+
+/** What the link cache keeps: `storage` (checked against storage on every read), `redis` (shared), `none`. */
+export const LinkCacheKindSchema = Type.Union([Type.Literal('storage'), Type.Literal('redis'), Type.Literal('none')])
+export type LinkCacheKind = Static<typeof LinkCacheKindSchema>
+export const DEFAULT_LINK_CACHE: LinkCacheKind = 'storage'
+
 /** The plain-data part of the options, validated with TypeBox at registration. */
 export const RegistryDataOptionsSchema = Type.Object({
   delete: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
@@ -60,6 +98,10 @@ export const RegistryDataOptionsSchema = Type.Object({
     concurrentUploads: Type.Optional(PositiveInteger),
     /** Milliseconds a request body may stall before the connection is dropped (default 2 minutes). */
     bodyIdleTimeout: Type.Optional(PositiveInteger)
+  }, { additionalProperties: false })),
+  cache: Type.Optional(Type.Object({
+    /** Where what link files name (tags, revisions, layers) is cached (default `storage`; `redis` needs the `redis` option). */
+    links: Type.Optional(LinkCacheKindSchema)
   }, { additionalProperties: false }))
 })
 
@@ -73,11 +115,21 @@ export interface RegistryOptions {
   /** Blob and manifest deletion; off by default, as in CNCF distribution. */
   delete?: { enabled?: boolean }
   /**
-   * How upload state is carried between requests: a provider, or the shared
-   * secret of the default HMAC provider. Without one, a random per-process
-   * secret is used and a warning is logged.
+   * How upload state is carried between requests: a provider, the shared
+   * secret of the default HMAC provider, or `{ redis: true }` to keep it in
+   * the `redis` server (the token is then only a random id). Without one, a
+   * random per-process secret is used and a warning is logged.
    */
-  uploadState?: UploadStateProvider | { secret: string }
+  uploadState?: UploadStateProvider | { secret: string } | { redis: true }
+  /**
+   * The Redis server shared by instances: its address and settings (see
+   * RedisConfigSchema), or a connected ioredis client the embedding app owns
+   * (it is not closed by the registry), as `{ client, keyPrefix? }` or the
+   * client itself. Used by `uploadState: { redis: true }` and `cache.links: 'redis'`.
+   */
+  redis?: RedisConfig | RedisClientOption | Redis
+  /** Caches. */
+  cache?: { links?: LinkCacheKind }
   /** Decides who may do what. Default: open (every request is let in). Not together with `auth`. */
   accessController?: AccessController
   /**
@@ -96,6 +148,13 @@ export interface RegistryOptions {
     concurrentUploads?: number
     bodyIdleTimeout?: number
   }
+}
+
+/** A ready ioredis client from the embedding app, and the prefix of the registry's keys in it. */
+export interface RedisClientOption {
+  client: Redis
+  /** Default "fastify-oci-registry:". */
+  keyPrefix?: string
 }
 
 export interface ResolvedLimits {
@@ -133,10 +192,93 @@ function hasMethods (value: unknown, methods: string[]): boolean {
     methods.every((method) => typeof (value as Record<string, unknown>)[method] === 'function')
 }
 
-function describeFirstError (schema: Parameters<typeof Value.Errors>[0], value: unknown): never {
+function describeFirstError (schema: Parameters<typeof Value.Errors>[0], value: unknown, root?: string): never {
   const first = Value.Errors(schema, value).First()
   const path = first === undefined ? '' : first.path.replace(/^\//, '').replace(/\//g, '.')
-  throw new RegistryConfigError(path === '' ? 'options' : path, first === undefined ? 'is invalid' : `is invalid: ${first.message}`)
+  const option = root === undefined ? path : path === '' ? root : `${root}.${path}`
+  throw new RegistryConfigError(option === '' ? 'options' : option, first === undefined ? 'is invalid' : `is invalid: ${first.message}`)
+}
+
+/** The commands the registry's Redis users call; enough to tell a client from a configuration. */
+const REDIS_CLIENT_METHODS = ['get', 'set', 'mget', 'eval', 'evalsha', 'quit', 'disconnect', 'on']
+
+/** True for an ioredis client (or one shaped like it). */
+export function isRedisClient (value: unknown): value is Redis {
+  return hasMethods(value, REDIS_CLIENT_METHODS)
+}
+
+/**
+ * `redis` as one of its three shapes: a configuration to connect with, or an
+ * app-owned client; both with the key prefix to use.
+ */
+export function resolveRedisOption (redis: NonNullable<RegistryOptions['redis']>):
+  { config: RedisConfig, client?: undefined, keyPrefix: string } | { config?: undefined, client: Redis, keyPrefix: string } {
+  if (isRedisClient(redis)) return { client: redis, keyPrefix: DEFAULT_REDIS_KEY_PREFIX }
+  if ('client' in redis) return { client: redis.client, keyPrefix: redis.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX }
+  return { config: redis, keyPrefix: redis.keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX }
+}
+
+/** Where the link cache lives. */
+export function resolveLinkCacheKind (options: Pick<RegistryOptions, 'cache'>): LinkCacheKind {
+  return options.cache?.links ?? DEFAULT_LINK_CACHE
+}
+
+/** True when upload state is kept in Redis (`uploadState: { redis: true }`). */
+export function usesRedisUploadState (option: RegistryOptions['uploadState']): option is { redis: true } {
+  return typeof option === 'object' && option !== null && (option as { redis?: unknown }).redis === true
+}
+
+function validateRedis (redis: unknown): void {
+  if (isRedisClient(redis)) return
+  if (typeof redis !== 'object' || redis === null || Array.isArray(redis)) {
+    throw new RegistryConfigError('redis', 'must be { addr, ... }, { client, keyPrefix? } or an ioredis client')
+  }
+  if (Object.hasOwn(redis, 'client')) {
+    const { client, keyPrefix, ...rest } = redis as Record<string, unknown>
+    if (!isRedisClient(client)) throw new RegistryConfigError('redis.client', 'must be an ioredis client')
+    if (keyPrefix !== undefined && typeof keyPrefix !== 'string') throw new RegistryConfigError('redis.keyPrefix', 'must be a string')
+    const extra = Object.keys(rest)[0]
+    if (extra !== undefined) throw new RegistryConfigError(`redis.${extra}`, 'cannot be combined with redis.client: configure the client itself')
+    return
+  }
+  if (!Value.Check(RedisConfigSchema, redis)) describeFirstError(RedisConfigSchema, redis, 'redis')
+  const problem = redisAddressProblem((redis as RedisConfig).addr)
+  if (problem !== undefined) throw new RegistryConfigError('redis.addr', problem)
+}
+
+/**
+ * Parses `redis.addr`: `host:port`, `[ipv6]:port`, or a bare `host` or
+ * IPv6 address (port 6379). Throws a plain Error describing the problem.
+ */
+export function parseRedisAddress (addr: string): { host: string, port: number } {
+  let host: string
+  let port = '6379'
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(addr)
+  if (bracketed !== null) {
+    host = bracketed[1]
+    if (bracketed[2] !== undefined) port = bracketed[2]
+    if (!isIPv6(host)) throw new Error(`must put only an IPv6 address in brackets, got ${JSON.stringify(host)}`)
+  } else if (addr.split(':').length > 2) {
+    host = addr // a bare IPv6 address
+    if (!isIPv6(host)) throw new Error('must put an IPv6 address in brackets with its port, as in [::1]:6379')
+  } else {
+    const colon = addr.lastIndexOf(':')
+    host = colon === -1 ? addr : addr.slice(0, colon)
+    if (colon !== -1) port = addr.slice(colon + 1)
+  }
+  if (host === '') throw new Error('must name a host, as in redis.example.com:6379')
+  if (!/^[A-Za-z0-9._:%-]+$/.test(host)) throw new Error(`has an invalid host ${JSON.stringify(host)}`)
+  if (!/^\d{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535) throw new Error(`has an invalid port ${JSON.stringify(port)} (1 to 65535)`)
+  return { host, port: Number(port) }
+}
+
+function redisAddressProblem (addr: string): string | undefined {
+  try {
+    parseRedisAddress(addr)
+    return undefined
+  } catch (error) {
+    return `${(error as Error).message}, got ${JSON.stringify(addr)}`
+  }
 }
 
 function isS3Config (value: unknown): value is { s3: unknown } {
@@ -160,9 +302,9 @@ function validateS3Config (s3: unknown): void {
 export function validateOptions (options: unknown): RegistryOptions {
   if (options === undefined || options === null) return {}
   if (typeof options !== 'object' || Array.isArray(options)) throw new RegistryConfigError('options', 'must be an object')
-  const { storage, uploadState, accessController, auth, ...data } = options as Record<string, unknown>
+  const { storage, uploadState, accessController, auth, redis, ...data } = options as Record<string, unknown>
 
-  const known = new Set(['delete', 'http', 'limits', 'prefix', 'logLevel'])
+  const known = new Set(['delete', 'http', 'limits', 'cache', 'prefix', 'logLevel'])
   for (const key of Object.keys(data)) {
     if (!known.has(key)) throw new RegistryConfigError(key, 'is not a known option')
   }
@@ -175,11 +317,24 @@ export function validateOptions (options: unknown): RegistryOptions {
       throw new RegistryConfigError('storage', 'must be a StorageDriver or { filesystem: { rootDirectory } } or { inmemory: {} } or { s3: { bucket, region, ... } }')
     }
   }
+  if (redis !== undefined) validateRedis(redis)
   if (uploadState !== undefined && !hasMethods(uploadState, ['pack', 'unpack'])) {
-    const secret = (uploadState as { secret?: unknown } | null)?.secret
-    if (typeof secret !== 'string' || secret.length === 0) {
-      throw new RegistryConfigError('uploadState', 'must be an UploadStateProvider or { secret: <non-empty string> }')
+    const shape = 'must be an UploadStateProvider, { secret: <non-empty string> } or { redis: true }'
+    if (typeof uploadState !== 'object' || uploadState === null || Array.isArray(uploadState)) throw new RegistryConfigError('uploadState', shape)
+    const keys = Object.keys(uploadState)
+    if (keys.includes('secret') && keys.includes('redis')) throw new RegistryConfigError('uploadState', 'sets both secret and redis; choose one')
+    if (keys.includes('redis')) {
+      if ((uploadState as { redis: unknown }).redis !== true) throw new RegistryConfigError('uploadState.redis', 'must be true')
+      if (redis === undefined) throw new RegistryConfigError('uploadState.redis', 'needs the redis option: the Redis server to keep upload state in')
+    } else {
+      const secret = (uploadState as { secret?: unknown }).secret
+      if (typeof secret !== 'string' || secret.length === 0) throw new RegistryConfigError('uploadState', shape)
     }
+    const extra = keys.find((key) => key !== 'secret' && key !== 'redis')
+    if (extra !== undefined) throw new RegistryConfigError(`uploadState.${extra}`, 'is not a known option')
+  }
+  if ((dataOptions as RegistryOptions).cache?.links === 'redis' && redis === undefined) {
+    throw new RegistryConfigError('cache.links', 'is redis, which needs the redis option: the Redis server to cache in')
   }
   if (accessController !== undefined && !hasMethods(accessController, ['authorized'])) {
     throw new RegistryConfigError('accessController', 'must implement authorized(request, access)')

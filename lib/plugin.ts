@@ -26,6 +26,7 @@ const registryPlugin: FastifyPluginAsync<RegistryOptions> = async (instance: Fas
   const app = await App.create(options, instance.log, prefix)
   const basePath = `${prefix}/v2/`
 
+  instance.addHook('onClose', async () => { await app.close() })
   instance.decorateRequest('registry', null)
   // Blob bodies stream straight from the socket into storage: no parser reads them.
   instance.removeAllContentTypeParsers()

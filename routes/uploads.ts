@@ -28,7 +28,7 @@ async function answerCreated (reply: FastifyReply, context: Context, digest: Par
 
 /** 202 or 204 with the upload's Location (carrying fresh `_state`), Range and id. */
 async function answerProgress (reply: FastifyReply, context: Context, app: App, upload: UploadStatus, status: 202 | 204): Promise<FastifyReply> {
-  const state = app.uploadState.pack({ name: upload.name, uuid: upload.uuid, offset: upload.size, startedAt: upload.startedAt })
+  const state = await app.uploadState.pack({ name: upload.name, uuid: upload.uuid, offset: upload.size, startedAt: upload.startedAt })
   return await reply.code(status).headers({
     Location: context.urls.build('blob-upload-chunk', { name: upload.name, uuid: upload.uuid }, { _state: state }),
     Range: rangeHeader(upload.size),
@@ -48,13 +48,15 @@ function sameString (a: string, b: string): boolean {
  * name this repository and upload. Resolves with the size it claims. A
  * request without one is served from what storage holds.
  */
-function verifiedState (request: FastifyRequest, context: Context, app: App): number | undefined {
+async function verifiedState (request: FastifyRequest, context: Context, app: App): Promise<number | undefined> {
   const token = queryValue(request, '_state')
   if (token === undefined) return undefined
   let state
   try {
-    state = app.uploadState.unpack(token)
-  } catch {
+    state = await app.uploadState.unpack(token)
+  } catch (error) {
+    // A provider that cannot answer (Redis down: UNAVAILABLE) says so; anything else is a bad token.
+    if (error instanceof RegistryError) throw error
     throw new RegistryError('BLOB_UPLOAD_INVALID', { message: 'upload state is invalid' })
   }
   if (!sameString(state.name, context.repository) || !sameString(state.uuid, context.uuid!)) {
@@ -113,7 +115,7 @@ export const startUpload: RouteHandler = async (request, reply, context, app) =>
 
 /** `PATCH /v2/<name>/blobs/uploads/<uuid>`: appends a chunk, streamed. */
 export const patchUpload: RouteHandler = async (request, reply, context, app) => {
-  const expectedSize = verifiedState(request, context, app)
+  const expectedSize = await verifiedState(request, context, app)
   const options = chunkOptions(request, app, expectedSize)
   const upload = await app.uploadSlots.run(async () => await app.uploads.append(context.repository, context.uuid!, bodyStream(request, app.limits.bodyIdleTimeout), options))
   return await answerProgress(reply, context, app, upload, 202)
@@ -121,7 +123,7 @@ export const patchUpload: RouteHandler = async (request, reply, context, app) =>
 
 /** `PUT /v2/<name>/blobs/uploads/<uuid>?digest=`: the optional last chunk, then verify and commit. */
 export const finishUpload: RouteHandler = async (request, reply, context, app) => {
-  const expectedSize = verifiedState(request, context, app)
+  const expectedSize = await verifiedState(request, context, app)
   const digest = requireDigest(queryValue(request, 'digest'))
   const options = chunkOptions(request, app, expectedSize)
   if (hasBody(request)) {
@@ -134,14 +136,14 @@ export const finishUpload: RouteHandler = async (request, reply, context, app) =
 
 /** `GET /v2/<name>/blobs/uploads/<uuid>`: how much has been received. */
 export const getUploadStatus: RouteHandler = async (request, reply, context, app) => {
-  verifiedState(request, context, app)
+  await verifiedState(request, context, app)
   const upload = await app.uploads.activeStatus(context.repository, context.uuid!)
   return await answerProgress(reply, context, app, upload, 204)
 }
 
 /** `DELETE /v2/<name>/blobs/uploads/<uuid>`: cancels the upload. */
 export const cancelUpload: RouteHandler = async (request, reply, context, app) => {
-  verifiedState(request, context, app)
+  await verifiedState(request, context, app)
   await app.uploads.cancel(context.repository, context.uuid!)
   return await reply.code(204).header('Content-Length', 0).send()
 }

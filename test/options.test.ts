@@ -1,9 +1,16 @@
 import t, { type Test } from 'tap'
+import { Redis } from 'ioredis'
 import {
   DEFAULT_LIMITS,
+  DEFAULT_REDIS_KEY_PREFIX,
   DEFAULT_ROOT_DIRECTORY,
+  isRedisClient,
+  parseRedisAddress,
   RegistryConfigError,
   resolveLimits,
+  resolveLinkCacheKind,
+  resolveRedisOption,
+  usesRedisUploadState,
   validateOptions,
   type RegistryOptions
 } from '../lib/options.js'
@@ -219,4 +226,128 @@ t.test('resolveLimits', async (t) => {
   resolved.manifestBodySize = 1
   t.equal(resolveLimits(undefined).manifestBodySize, 4 * MiB, 'each call returns a fresh object')
   t.equal(DEFAULT_ROOT_DIRECTORY, './registry-data')
+})
+
+/** An ioredis client that never connects (lazyConnect), for option checks. */
+function idleRedis (t: Test): Redis {
+  const client = new Redis({ lazyConnect: true })
+  t.teardown(() => { client.disconnect() })
+  return client
+}
+
+t.test('validateOptions: redis as a configuration', async (t) => {
+  const full = {
+    addr: 'redis.example.com:6380',
+    username: 'registry',
+    password: 's3cret',
+    db: 3,
+    dialtimeout: 1000,
+    readtimeout: 2000,
+    writetimeout: 3000,
+    tls: { enabled: true },
+    keyPrefix: 'reg-a:'
+  }
+  t.equal(validateOptions({ redis: full }).redis, full)
+  for (const addr of ['localhost', 'localhost:6379', '10.0.0.1:7000', '[::1]:6379', '[::1]', '::1', 'redis-0.redis.svc.cluster.local:6379']) {
+    t.doesNotThrow(() => validateOptions({ redis: { addr } }), addr)
+  }
+  t.doesNotThrow(() => validateOptions({ redis: { addr: 'a', password: '', keyPrefix: '', tls: {} } }), 'empty password and prefix, tls without enabled')
+
+  const bad: Array<[unknown, string, string]> = [
+    [null, 'redis', 'null'],
+    ['localhost:6379', 'redis', 'a bare string'],
+    [[], 'redis', 'a list'],
+    [{}, 'redis.addr', 'no addr'],
+    [{ addr: '' }, 'redis.addr', 'empty addr'],
+    [{ addr: 6379 }, 'redis.addr', 'numeric addr'],
+    [{ addr: 'host:0' }, 'redis.addr', 'port 0'],
+    [{ addr: 'host:65536' }, 'redis.addr', 'port too large'],
+    [{ addr: 'host:' }, 'redis.addr', 'empty port'],
+    [{ addr: ':6379' }, 'redis.addr', 'no host'],
+    [{ addr: 'a b:1' }, 'redis.addr', 'a space in the host'],
+    [{ addr: 'redis://host:6379' }, 'redis.addr', 'a URL'],
+    [{ addr: 'a', db: -1 }, 'redis.db', 'negative db'],
+    [{ addr: 'a', db: 1.5 }, 'redis.db', 'fractional db'],
+    [{ addr: 'a', db: '1' }, 'redis.db', 'db a string'],
+    [{ addr: 'a', dialtimeout: 0 }, 'redis.dialtimeout', 'zero timeout'],
+    [{ addr: 'a', readtimeout: '1s' }, 'redis.readtimeout', 'a Go duration where milliseconds are expected'],
+    [{ addr: 'a', writetimeout: 2 ** 31 }, 'redis.writetimeout', 'beyond a timer'],
+    [{ addr: 'a', username: '' }, 'redis.username', 'empty username'],
+    [{ addr: 'a', password: 1 }, 'redis.password', 'numeric password'],
+    [{ addr: 'a', tls: true }, 'redis.tls', 'tls a boolean'],
+    [{ addr: 'a', tls: { enabled: 'yes' } }, 'redis.tls.enabled', 'tls.enabled a string'],
+    [{ addr: 'a', tls: { certificate: '/c.pem' } }, 'redis.tls.certificate', 'an unknown tls key'],
+    [{ addr: 'a', keyPrefix: 1 }, 'redis.keyPrefix', 'numeric prefix'],
+    [{ addr: 'a', pool: { maxidle: 1 } }, 'redis.pool', 'an unknown key']
+  ]
+  for (const [redis, option, what] of bad) refuses(t, { redis }, option, what)
+})
+
+t.test('validateOptions: redis as an app-owned client', async (t) => {
+  const client = idleRedis(t)
+  t.ok(isRedisClient(client))
+  t.equal(validateOptions({ redis: client }).redis, client, 'the client itself')
+  const wrapped = { client, keyPrefix: 'app:' }
+  t.equal(validateOptions({ redis: wrapped }).redis, wrapped, '{ client, keyPrefix }')
+  t.doesNotThrow(() => validateOptions({ redis: { client } }), '{ client }')
+  refuses(t, { redis: { client: {} } }, 'redis.client', 'not a client')
+  refuses(t, { redis: { client: null } }, 'redis.client', 'null client')
+  refuses(t, { redis: { client, keyPrefix: 1 } }, 'redis.keyPrefix')
+  refuses(t, { redis: { client, addr: 'localhost' } }, 'redis.addr', 'a client and an address')
+  t.notOk(isRedisClient({ get: () => null }), 'a few methods do not make a client')
+})
+
+t.test('resolveRedisOption: one shape for the three', async (t) => {
+  const client = idleRedis(t)
+  t.strictSame(resolveRedisOption({ addr: 'a' }), { config: { addr: 'a' }, keyPrefix: DEFAULT_REDIS_KEY_PREFIX })
+  t.strictSame(resolveRedisOption({ addr: 'a', keyPrefix: 'x:' }), { config: { addr: 'a', keyPrefix: 'x:' }, keyPrefix: 'x:' })
+  t.strictSame(resolveRedisOption({ addr: 'a', keyPrefix: '' }).keyPrefix, '', 'an empty prefix is kept')
+  const bare = resolveRedisOption(client)
+  t.equal(bare.client, client)
+  t.equal(bare.keyPrefix, 'fastify-oci-registry:')
+  const wrapped = resolveRedisOption({ client, keyPrefix: 'app:' })
+  t.equal(wrapped.client, client)
+  t.equal(wrapped.keyPrefix, 'app:')
+})
+
+t.test('parseRedisAddress', async (t) => {
+  t.strictSame(parseRedisAddress('localhost'), { host: 'localhost', port: 6379 })
+  t.strictSame(parseRedisAddress('localhost:7000'), { host: 'localhost', port: 7000 })
+  t.strictSame(parseRedisAddress('[::1]:7000'), { host: '::1', port: 7000 })
+  t.strictSame(parseRedisAddress('[::1]'), { host: '::1', port: 6379 })
+  t.strictSame(parseRedisAddress('fe80::1'), { host: 'fe80::1', port: 6379 })
+  for (const addr of ['', ':1', 'h:', 'h:x', 'h:70000', '[]:1', 'a/b:1', 'a:1:2', '[host]:1', '[::1]:']) t.throws(() => parseRedisAddress(addr), addr)
+})
+
+t.test('validateOptions: cache.links', async (t) => {
+  for (const links of ['storage', 'none'] as const) {
+    t.equal(validateOptions({ cache: { links } }).cache?.links, links)
+    t.equal(resolveLinkCacheKind({ cache: { links } }), links)
+  }
+  t.doesNotThrow(() => validateOptions({ cache: {} }))
+  t.equal(resolveLinkCacheKind({}), 'storage', 'storage by default')
+  t.equal(resolveLinkCacheKind({ cache: {} }), 'storage')
+  t.equal(validateOptions({ cache: { links: 'redis' }, redis: { addr: 'localhost' } }).cache?.links, 'redis')
+  t.equal(validateOptions({ cache: { links: 'redis' }, redis: idleRedis(t) }).cache?.links, 'redis', 'with an app-owned client')
+  refuses(t, { cache: { links: 'redis' } }, 'cache.links', 'redis without the redis option')
+  for (const links of ['memory', 'Redis', '', true, null, 1]) refuses(t, { cache: { links } }, 'cache.links', `links = ${JSON.stringify(links)}`)
+  refuses(t, { cache: { blobs: 'redis' } }, 'cache.blobs', 'an unknown cache')
+  refuses(t, { cache: 'redis' }, 'cache')
+})
+
+t.test('validateOptions: uploadState in Redis', async (t) => {
+  const options = { uploadState: { redis: true }, redis: { addr: 'localhost' } } as const
+  t.equal(validateOptions(options).uploadState, options.uploadState)
+  t.ok(usesRedisUploadState(options.uploadState))
+  t.notOk(usesRedisUploadState({ secret: 'x' }))
+  t.notOk(usesRedisUploadState(undefined))
+  t.notOk(usesRedisUploadState(new HmacUploadStateProvider('x')))
+  t.doesNotThrow(() => validateOptions({ uploadState: { redis: true }, redis: idleRedis(t) }), 'with an app-owned client')
+  refuses(t, { uploadState: { redis: true } }, 'uploadState.redis', 'without the redis option')
+  refuses(t, { uploadState: { redis: false }, redis: { addr: 'a' } }, 'uploadState.redis', 'false')
+  refuses(t, { uploadState: { redis: 'yes' }, redis: { addr: 'a' } }, 'uploadState.redis', 'a string')
+  refuses(t, { uploadState: { redis: true, secret: 'x' }, redis: { addr: 'a' } }, 'uploadState', 'both')
+  refuses(t, { uploadState: { redis: true, ttl: 5 }, redis: { addr: 'a' } }, 'uploadState.ttl', 'an unknown key')
+  refuses(t, { uploadState: { secret: 'x', extra: 1 } }, 'uploadState.extra', 'an unknown key beside the secret')
+  refuses(t, { uploadState: [] }, 'uploadState', 'a list')
 })

@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises'
 import { isIP, isIPv6 } from 'node:net'
 import { parseDocument, type ScalarTag } from 'yaml'
-import { DEFAULT_ROOT_DIRECTORY, RegistryConfigError, type RegistryOptions, type StorageConfig } from '../options.js'
+import { DEFAULT_ROOT_DIRECTORY, parseRedisAddress, RegistryConfigError, type RedisConfig, type RegistryOptions, type StorageConfig } from '../options.js'
 import type { AuthOptions, TokenAuthOptions } from '../auth/auth-options.js'
 import { signingAlgorithmProblem, type SigningAlgorithm } from '../auth/signing-algorithms.js'
 import { resolveS3Options, S3OptionError, type S3DriverOptions } from '../storage/s3-options.js'
@@ -43,6 +43,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 type ConfigValue = string | null | ConfigValue[] | ConfigMap
 interface ConfigMap { [key: string]: ConfigValue }
 
+/** Configuration paths holding secrets: taken as text from the environment, never echoed. */
+const SECRET_PATHS = new Set(['http.secret', 'redis.password'])
 /** Keys under `storage` that are settings rather than a driver (as in distribution's Storage.Type()). */
 const STORAGE_SETTINGS = new Set(['delete', 'maintenance', 'cache', 'redirect', 'tag'])
 /** Keys under `auth` that are settings rather than an access controller type (ours). */
@@ -371,10 +373,102 @@ function readStorage (storage: Section, reader: Reader, options: RegistryOptions
   for (const key of maintenance.keys()) {
     if (key !== 'readonly') maintenance.unsupported(key)
   }
-  storage.unsupported('cache')
+  readCache(storage.section('cache'), reader, options)
   storage.unsupported('redirect')
   storage.unsupported('tag')
   storage.finish()
+}
+
+/**
+ * `storage.cache.blobdescriptor`: distribution caches blob descriptors there;
+ * here the cache that matters across instances is the link cache (tags,
+ * revisions, layers), so `redis` puts it in Redis and `inmemory` keeps the
+ * default per-instance cache that checks storage on every read.
+ */
+function readCache (cache: Section, reader: Reader, options: RegistryOptions): void {
+  const kind = cache.string('blobdescriptor')
+  if (kind === 'redis') {
+    if (options.redis === undefined) reader.fail(cache.at('blobdescriptor'), 'is redis, but no redis server is configured (redis.addr)')
+    options.cache = { ...options.cache, links: 'redis' }
+  } else if (kind === 'inmemory') {
+    options.cache = { ...options.cache, links: 'storage' }
+  } else if (kind !== undefined) {
+    reader.fail(cache.at('blobdescriptor'), `must be redis or inmemory, got ${quote(kind)}`)
+  }
+  cache.unsupported('blobdescriptorsize', 'is not supported and is ignored: the in-memory link cache has its own bound')
+  cache.finish()
+}
+
+/** Keys of go-redis's connection pool (distribution 2.8's `redis.pool` and 3.x's flat keys): one multiplexed connection needs none. */
+const REDIS_POOL_KEYS = ['poolsize', 'pooltimeout', 'poolfifo', 'minidleconns', 'maxidleconns', 'maxactiveconns', 'connmaxidletime', 'connmaxlifetime', 'maxretries', 'minretrybackoff', 'maxretrybackoff', 'clientname', 'protocol']
+
+/** A Go duration in milliseconds; unset for 0, as in distribution. */
+function readDuration (section: Section, key: string): number | undefined {
+  const value = section.get(key)
+  if (value === undefined || value === null || value === '') return undefined
+  const ms = typeof value === 'string' ? parseGoDuration(value) : undefined
+  if (ms === undefined) section.reader.fail(section.at(key), `must be a duration like 5s or 250ms, got ${typeof value === 'string' ? quote(value) : 'a collection'}`)
+  if (ms > MAX_TIMER_MS) section.reader.fail(section.at(key), 'must be at most 596h')
+  return ms === 0 ? undefined : ms
+}
+
+/**
+ * `redis`: distribution 2.8's keys (addr, password, db, dialtimeout,
+ * readtimeout, writetimeout, pool, tls.enabled), 3.x's `addrs` with one
+ * address and `username`, and our `keyprefix`. Nothing configured: no Redis.
+ */
+function readRedis (redis: Section, reader: Reader, options: RegistryOptions): void {
+  if (isEmpty(redis.map)) {
+    for (const key of redis.keys()) redis.get(key)
+    return
+  }
+  let addr = redis.string('addr')
+  const addrs = redis.get('addrs')
+  if (addrs !== undefined && addrs !== null && addrs !== '') {
+    const list = typeof addrs === 'string' ? addrs.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '') : addrs
+    if (!Array.isArray(list) || !list.every((entry) => typeof entry === 'string')) reader.fail(redis.at('addrs'), 'must be a list of host:port addresses')
+    if (list.length > 1) reader.fail(redis.at('addrs'), 'lists more than one address: Redis Cluster is not supported yet; give one address')
+    if (addr !== undefined && list.length === 1) reader.fail(redis.path, 'sets both addr and addrs; choose one')
+    if (list.length === 1) addr = list[0] as string
+  }
+  if (addr === undefined) reader.fail(redis.at('addr'), 'must be set: the host:port of the Redis server')
+  try {
+    parseRedisAddress(addr)
+  } catch (error) {
+    reader.fail(redis.at('addr'), `${(error as Error).message}, got ${quote(addr)}`)
+  }
+  const config: RedisConfig = { addr }
+  const username = redis.string('username')
+  if (username !== undefined) config.username = username
+  // Never echo the password in a message.
+  const password = redis.get('password')
+  if (password !== undefined && password !== null && typeof password !== 'string') reader.fail(redis.at('password'), 'must be a string')
+  if (typeof password === 'string' && password !== '') config.password = password
+  const db = redis.integer('db')
+  if (db !== undefined) {
+    if (db < 0) reader.fail(redis.at('db'), 'must be 0 or more')
+    config.db = db
+  }
+  for (const key of ['dialtimeout', 'readtimeout', 'writetimeout'] as const) {
+    const ms = readDuration(redis, key)
+    if (ms !== undefined) config[key] = ms
+  }
+  const tls = redis.section('tls')
+  const enabled = tls.boolean('enabled')
+  if (enabled !== undefined) config.tls = { enabled }
+  for (const key of ['certificate', 'key', 'clientcas']) {
+    tls.refuse(key, 'is not supported yet: refusing to connect to Redis without the configured certificates')
+  }
+  tls.finish()
+  const keyPrefix = redis.string('keyprefix')
+  if (keyPrefix !== undefined) config.keyPrefix = keyPrefix
+  redis.refuse('mastername', 'is not supported yet: Redis Sentinel is not; give the address of the Redis server')
+  const pool = redis.section('pool')
+  for (const key of pool.keys()) pool.unsupported(key, 'is not needed and is ignored: one multiplexed connection serves every request')
+  pool.finish()
+  for (const key of REDIS_POOL_KEYS) redis.unsupported(key, 'is not needed and is ignored: one multiplexed connection serves every request')
+  redis.finish()
+  options.redis = config
 }
 
 /**
@@ -515,6 +609,8 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
 
   const logLevel = readLog(root, reader)
   readHttp(root.section('http'), reader, result, options)
+  // Before storage: storage.cache can name it.
+  readRedis(root.section('redis'), reader, options)
   readStorage(root.section('storage'), reader, options)
 
   const catalog = root.section('catalog')
@@ -525,7 +621,7 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
 
   readAuth(root.section('auth'), reader, options)
   root.refuse('proxy', 'is not supported yet: refusing to start a writable registry where a pull-through cache was configured')
-  for (const key of ['middleware', 'reporting', 'notifications', 'redis', 'health', 'compatibility', 'validation', 'policy']) {
+  for (const key of ['middleware', 'reporting', 'notifications', 'health', 'compatibility', 'validation', 'policy']) {
     root.unsupported(key)
   }
   root.finish()
@@ -571,8 +667,8 @@ function applyEnvironment (root: ConfigMap, env: NodeJS.ProcessEnv, sources: Map
         node = next
         continue
       }
-      // A value that looks like a YAML collection is parsed, as distribution does; never the secret, which can be any text.
-      const value = path !== 'http.secret' && /^[{[]/.test(raw) ? parseYaml(raw, `environment variable ${name}`, path).value : raw
+      // A value that looks like a YAML collection is parsed, as distribution does; never a secret, which can be any text.
+      const value = !SECRET_PATHS.has(path) && /^[{[]/.test(raw) ? parseYaml(raw, `environment variable ${name}`, path).value : raw
       if ((path === 'storage' || path === 'auth') && typeof value === 'string' && value !== '') {
         // REGISTRY_STORAGE=<driver> switches driver but keeps the file's delete/maintenance/... settings;
         // REGISTRY_AUTH=<type> switches access controller but keeps anonymouspull.

@@ -1,15 +1,10 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import type { UploadState, UploadStateProvider } from './provider.js'
+import { InvalidUploadStateError, type UploadState, type UploadStateProvider } from './provider.js'
+
+// Raised by HmacUploadStateProvider.unpack on a token it did not sign; shared by every provider.
+export { InvalidUploadStateError }
 
 const MAC_LENGTH = 32
-
-/** Raised by {@link HmacUploadStateProvider.unpack} on a token it did not sign. */
-export class InvalidUploadStateError extends Error {
-  constructor (reason: string) {
-    super(`invalid upload state: ${reason}`)
-    this.name = 'InvalidUploadStateError'
-  }
-}
 
 /**
  * HMAC-SHA256 upload state, wire-compatible with CNCF distribution:

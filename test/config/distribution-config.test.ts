@@ -405,8 +405,9 @@ storage:
     disable: true
 `, {})
   t.same(options.storage, { filesystem: { rootDirectory: '/data' } })
-  t.equal(warnings.length, 4)
-  for (const key of ['storage.filesystem.maxthreads', 'storage.maintenance.uploadpurging', 'storage.cache', 'storage.redirect']) {
+  t.same(options.cache, { links: 'storage' }, 'storage.cache.blobdescriptor: inmemory is the default link cache')
+  t.equal(warnings.length, 3)
+  for (const key of ['storage.filesystem.maxthreads', 'storage.maintenance.uploadpurging', 'storage.redirect']) {
     t.ok(warnings.some((warning) => warning.includes(`"${key}"`) && /not supported yet/.test(warning)), key)
   }
 })
@@ -583,4 +584,99 @@ auth:
   t.ok(warnings.some((warning) => warning.includes('"auth.token.autoredirectpath"')))
   t.ok(warnings.some((warning) => warning.includes('"auth.token.proxy"') && /not a known configuration key/.test(warning)))
   t.same(parseDistributionConfig('auth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n    jwks: /j.json\n    autoredirect: false\n', {}).warnings, [], 'autoredirect: false is what we do')
+})
+
+t.test('redis: distribution 2.8\'s keys', async (t) => {
+  const { options, warnings } = parseDistributionConfig(`
+redis:
+  addr: redis.example.com:6380
+  password: s3cret
+  db: 2
+  dialtimeout: 10ms
+  readtimeout: 1.5s
+  writetimeout: 2s
+  pool:
+    maxidle: 16
+    maxactive: 64
+    idletimeout: 300s
+  tls:
+    enabled: true
+`, {})
+  t.same(options.redis, {
+    addr: 'redis.example.com:6380',
+    password: 's3cret',
+    db: 2,
+    dialtimeout: 10,
+    readtimeout: 1500,
+    writetimeout: 2000,
+    tls: { enabled: true }
+  })
+  t.equal(options.cache, undefined, 'a redis section alone changes no cache')
+  t.equal(warnings.length, 3, 'pool settings are warned about')
+  for (const key of ['maxidle', 'maxactive', 'idletimeout']) {
+    t.ok(warnings.some((warning) => warning.includes(`"redis.pool.${key}"`) && /not needed/.test(warning)), key)
+  }
+  t.notOk(warnings.join('\n').includes('s3cret'))
+})
+
+t.test('redis: distribution 3\'s addrs and username, our keyprefix; nothing configured is no redis', async (t) => {
+  t.same(parseDistributionConfig('redis:\n  addrs: [127.0.0.1:7000]\n  username: registry\n  keyprefix: "reg-a:"\n', {}).options.redis,
+    { addr: '127.0.0.1:7000', username: 'registry', keyPrefix: 'reg-a:' })
+  t.same(parseDistributionConfig('redis:\n  addr: "[::1]:6379"\n  dialtimeout: 0\n', {}).options.redis, { addr: '[::1]:6379' }, 'a zero timeout is the default')
+  for (const text of ['redis:\n', 'redis: {}\n', 'redis:\n  addr: ""\n  password: ~\n']) {
+    const config = parseDistributionConfig(text, {})
+    t.equal(config.options.redis, undefined, JSON.stringify(text))
+    t.same(config.warnings, [])
+  }
+  const { warnings } = parseDistributionConfig('redis:\n  addr: localhost:6379\n  poolsize: 10\n  colour: red\n', {})
+  t.ok(warnings.some((warning) => warning.includes('"redis.poolsize"') && /not needed/.test(warning)))
+  t.ok(warnings.some((warning) => warning.includes('"redis.colour"') && /not a known configuration key/.test(warning)))
+})
+
+t.test('redis from REGISTRY_REDIS_* environment variables', async (t) => {
+  const { options } = parseDistributionConfig('redis:\n  addr: file-host:6379\n  db: 1\n', {
+    REGISTRY_REDIS_ADDR: 'env-host:6390',
+    REGISTRY_REDIS_PASSWORD: '[{not yaml',
+    REGISTRY_REDIS_USERNAME: 'reg',
+    REGISTRY_REDIS_DB: '3',
+    REGISTRY_REDIS_READTIMEOUT: '250ms',
+    REGISTRY_REDIS_TLS_ENABLED: 'true',
+    REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR: 'redis'
+  })
+  t.same(options.redis, { addr: 'env-host:6390', username: 'reg', password: '[{not yaml', db: 3, readtimeout: 250, tls: { enabled: true } }, 'a password from the environment is taken as it is')
+  t.same(options.cache, { links: 'redis' })
+  t.same(parseDistributionConfig(undefined, { REGISTRY_REDIS_ADDRS: 'a:1' }).options.redis, { addr: 'a:1' }, 'addrs as text')
+})
+
+t.test('storage.cache.blobdescriptor', async (t) => {
+  const redis = 'redis:\n  addr: localhost:6379\n'
+  t.same(parseDistributionConfig(`${redis}storage:\n  cache:\n    blobdescriptor: redis\n`, {}).options.cache, { links: 'redis' }, 'redis: the link cache in Redis')
+  t.same(parseDistributionConfig('storage:\n  cache:\n    blobdescriptor: inmemory\n', {}).options.cache, { links: 'storage' }, 'inmemory: the default')
+  t.equal(parseDistributionConfig('storage:\n  cache: {}\n', {}).options.cache, undefined)
+  configError(t, () => parseDistributionConfig('storage:\n  cache:\n    blobdescriptor: redis\n', {}), 'storage.cache.blobdescriptor', /no redis server/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR: 'redis' }), 'storage.cache.blobdescriptor', /REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR/)
+  configError(t, () => parseDistributionConfig('storage:\n  cache:\n    blobdescriptor: memcached\n', {}), 'storage.cache.blobdescriptor', /redis or inmemory/)
+  const { warnings } = parseDistributionConfig('storage:\n  cache:\n    blobdescriptor: inmemory\n    blobdescriptorsize: 10000\n    colour: red\n', {})
+  t.ok(warnings.some((warning) => warning.includes('"storage.cache.blobdescriptorsize"')))
+  t.ok(warnings.some((warning) => warning.includes('"storage.cache.colour"') && /not a known configuration key/.test(warning)))
+})
+
+t.test('redis values the registry cannot use stop it, naming the key, never echoing the password', async (t) => {
+  configError(t, () => parseDistributionConfig('redis:\n  db: 1\n', {}), 'redis.addr', /must be set/)
+  for (const addr of ['host:0', 'host:65536', 'host:port', ':6379', 'a b:1', '[::1]:x']) {
+    configError(t, () => parseDistributionConfig(`redis:\n  addr: "${addr}"\n`, {}), 'redis.addr')
+  }
+  configError(t, () => parseDistributionConfig('redis:\n  addrs: [a:1, b:2]\n', {}), 'redis.addrs', /Cluster/)
+  configError(t, () => parseDistributionConfig('redis:\n  addrs: [a:1]\n  addr: b:2\n', {}), 'redis', /choose one/)
+  configError(t, () => parseDistributionConfig('redis:\n  addrs:\n    x: 1\n', {}), 'redis.addrs')
+  configError(t, () => parseDistributionConfig('redis:\n  addr: a:1\n  db: -1\n', {}), 'redis.db')
+  configError(t, () => parseDistributionConfig('redis:\n  addr: a:1\n  db: two\n', {}), 'redis.db')
+  configError(t, () => parseDistributionConfig('redis:\n  addr: a:1\n  dialtimeout: soon\n', {}), 'redis.dialtimeout', /duration/)
+  configError(t, () => parseDistributionConfig('redis:\n  addr: a:1\n  readtimeout: 1000h\n', {}), 'redis.readtimeout', /596h/)
+  configError(t, () => parseDistributionConfig('redis:\n  addr: a:1\n  tls:\n    enabled: maybe\n', {}), 'redis.tls.enabled')
+  configError(t, () => parseDistributionConfig('redis:\n  addr: a:1\n  tls:\n    certificate: /c.pem\n', {}), 'redis.tls.certificate', /refusing/)
+  configError(t, () => parseDistributionConfig('redis:\n  addr: a:1\n  mastername: mymaster\n', {}), 'redis.mastername', /Sentinel/)
+  configError(t, () => parseDistributionConfig('redis: localhost:6379\n', {}), 'redis', /mapping/)
+  const message = configError(t, () => parseDistributionConfig('redis:\n  addr: a:1\n  password:\n    nested: hunter2\n', {}), 'redis.password')
+  t.notMatch(message, 'hunter2')
 })
