@@ -2,6 +2,7 @@ import { RegistryError } from '../errors/index.js'
 import { etagMatches } from '../lib/http/conditional.js'
 import { parseRange } from '../lib/http/ranges.js'
 import { headerValue } from '../lib/http/request-values.js'
+import { sendFile } from '../lib/http/send-file.js'
 import type { RouteHandler } from './handler.js'
 
 /** `GET`/`HEAD /v2/<name>/blobs/<digest>`: the blob, whole or one byte range. */
@@ -24,7 +25,10 @@ export const getBlob: RouteHandler = async (request, reply, context, app) => {
   reply.header('Content-Length', length)
   if (range !== undefined) reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`)
   if (request.method === 'HEAD') return await reply.send()
-  return await reply.send(await app.blobs.reader(digest, start, length))
+  const file = length > 0 ? await app.blobs.open(digest) : undefined
+  if (file === undefined) return await reply.send(await app.blobs.reader(digest, start, length))
+  await sendFile(reply, file, start, length)
+  return reply
 }
 
 /** `DELETE /v2/<name>/blobs/<digest>`: unlinks the blob from the repository. */

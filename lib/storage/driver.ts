@@ -29,6 +29,14 @@ export interface FileWriter {
   cancel (): Promise<void>
 }
 
+/** An open file read at chosen positions, for drivers over local files (see `StorageDriver.openFile`). */
+export interface RandomAccessFile {
+  readonly size: number
+  /** Reads up to `length` bytes at `position` into `buffer` at `offset`; resolves with the count (0 at the end). */
+  read (buffer: Uint8Array, offset: number, length: number, position: number): Promise<number>
+  close (): Promise<void>
+}
+
 /**
  * The storage-driver interface, shaped like CNCF distribution's. Paths are
  * absolute, slash-separated, made of `[A-Za-z0-9._-]` components, never `.` or `..`.
@@ -54,6 +62,12 @@ export interface StorageDriver {
   delete (path: string): Promise<void>
   /** Every file and directory below `path`, depth first, in lexical order. */
   walk (path: string): AsyncIterable<FileInfo>
+  /**
+   * Opens a file for reads into the caller's buffers, which lets a server reuse a
+   * few buffers for every download instead of allocating one per chunk. Optional:
+   * `reader` is always there.
+   */
+  openFile? (path: string): Promise<RandomAccessFile>
   /**
    * A cheap, synchronous identity of the file at `path` as it is now, or undefined
    * when no file is there. It changes whenever the file is replaced, written to or

@@ -5,7 +5,7 @@ import type { FileHandle } from 'node:fs/promises'
 import * as nodePath from 'node:path'
 import { Readable } from 'node:stream'
 import { isValidPath } from './driver.js'
-import type { FileInfo, FileWriter, StorageDriver } from './driver.js'
+import type { FileInfo, FileWriter, RandomAccessFile, StorageDriver } from './driver.js'
 import {
   InvalidOffsetError,
   InvalidPathError,
@@ -204,6 +204,21 @@ export class FilesystemDriver implements StorageDriver {
       autoClose: true,
       highWaterMark: READ_HIGH_WATER_MARK
     })
+  }
+
+  async openFile (path: string): Promise<RandomAccessFile> {
+    const { handle, size } = await this.#openForRead(path)
+    return {
+      size,
+      read: async (buffer, offset, length, position) => {
+        try {
+          return (await handle.read(buffer, offset, length, position)).bytesRead
+        } catch (error) {
+          throw mapError(error, path)
+        }
+      },
+      close: async () => { await handle.close() }
+    }
   }
 
   async writer (path: string, append: boolean): Promise<FileWriter> {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import type { StorageDriver } from '../storage/driver.js'
+import type { RandomAccessFile, StorageDriver } from '../storage/driver.js'
 import { isPathNotFound } from '../storage/errors.js'
 import type { ParsedDigest } from '../digest.js'
 import { deleteIfExists } from './links.js'
@@ -82,6 +82,11 @@ export class BlobStore {
       if (isPathNotFound(error)) return undefined
       throw error
     }
+  }
+
+  /** The blob's data opened for positioned reads; undefined when the driver only streams (use `reader`). */
+  async open (digest: ParsedDigest): Promise<RandomAccessFile | undefined> {
+    return await this.#driver.openFile?.(paths.blobData(digest))
   }
 
   async reader (digest: ParsedDigest, offset?: number, length?: number): Promise<Readable> {
