@@ -3,10 +3,11 @@ import { InMemoryDriver, type StorageDriver } from '../lib/index.js'
 import { StorageFullError } from '../lib/storage/errors.js'
 import { buildRegistry, errorCode, sha256 } from './helpers/registry.js'
 
-/** An in-memory driver whose `getContent` fails the way a broken disk or a full one does. */
+/** An in-memory driver whose reads fail the way a broken disk or a full one does. */
 function failingDriver (failure: () => Error): StorageDriver {
   const driver = new InMemoryDriver()
   driver.getContent = async () => { throw failure() }
+  driver.version = () => { throw failure() }
   return driver
 }
 
