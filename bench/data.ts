@@ -36,18 +36,21 @@ export interface RandomData {
   big: Region
   /** `concurrent` consecutive regions of `concurrentMiB` MiB: the concurrent-push row. */
   pieces: Region[]
+  /** The first `s3MiB` MiB, when asked for: the S3 push and GET rows. */
+  s3?: Region
 }
 
 /**
- * Writes `max(blobMiB, bigMiB, concurrent × concurrentMiB)` MiB of random bytes
+ * Writes `max(blobMiB, bigMiB, concurrent × concurrentMiB, s3MiB)` MiB of random bytes
  * to `path` once, hashing as it goes so no digest needs a second read: the
  * prefix hashes are copied at their boundaries, each piece has its own hash.
  */
-export async function generateRandomFile (path: string, sizes: { blobMiB: number, bigMiB: number, concurrent: number, concurrentMiB: number }): Promise<RandomData> {
-  const totalMiB = Math.max(sizes.blobMiB, sizes.bigMiB, sizes.concurrent * sizes.concurrentMiB)
+export async function generateRandomFile (path: string, sizes: { blobMiB: number, bigMiB: number, concurrent: number, concurrentMiB: number, s3MiB?: number }): Promise<RandomData> {
+  const totalMiB = Math.max(sizes.blobMiB, sizes.bigMiB, sizes.concurrent * sizes.concurrentMiB, sizes.s3MiB ?? 0)
   const prefix = createHash('sha256')
   let blob: Region | undefined
   let big: Region | undefined
+  let s3: Region | undefined
   const pieces: Region[] = []
   for (let i = 0; i < sizes.concurrent; i++) pieces.push({ start: i * sizes.concurrentMiB * MiB, length: sizes.concurrentMiB * MiB, hash: createHash('sha256') })
   const handle = await open(path, 'w')
@@ -62,6 +65,7 @@ export async function generateRandomFile (path: string, sizes: { blobMiB: number
       while (written < block.length) written += (await handle.write(block, written, block.length - written, mib * MiB + written)).bytesWritten
       if (mib + 1 === sizes.blobMiB) blob = { start: 0, length: sizes.blobMiB * MiB, hash: prefix.copy() }
       if (mib + 1 === sizes.bigMiB) big = { start: 0, length: sizes.bigMiB * MiB, hash: prefix.copy() }
+      if (mib + 1 === sizes.s3MiB) s3 = { start: 0, length: sizes.s3MiB * MiB, hash: prefix.copy() }
     }
     // Written back now, not in the background during the first measurements.
     await handle.sync()
@@ -69,7 +73,7 @@ export async function generateRandomFile (path: string, sizes: { blobMiB: number
     await handle.close()
   }
   if (blob === undefined || big === undefined) throw new Error('sizes must be at least 1 MiB')
-  return { path, size: totalMiB * MiB, blob, big, pieces }
+  return { path, size: totalMiB * MiB, blob, big, pieces, ...(s3 === undefined ? {} : { s3 }) }
 }
 
 /** A fresh, never-seen blob made of the region and a random suffix. */

@@ -5,6 +5,7 @@
  *
  *   npm run bench                 # full: 3 rounds, 10 s request-rate runs
  *   npm run bench -- --quick      # ~3 s runs, smaller blobs
+ *   npm run bench -- --s3         # adds the S3 rows (both registries on a fresh bucket each of S3_ENDPOINT)
  *   node dist-bench/bench/run.js --help
  */
 import { execFileSync } from 'node:child_process'
@@ -24,12 +25,15 @@ import {
   killAllChildren,
   startCeiling,
   startDistribution,
+  startDistributionS3,
   startOurs,
+  startOursS3,
   waitIdle,
   type Target,
   type TargetName
 } from './servers.js'
 import { formatNumber, markdownTable, median } from './stats.js'
+import { createBenchBucket, S3_ENDPOINT, type BenchBucket } from './s3.js'
 import {
   createAgent,
   getText,
@@ -45,7 +49,9 @@ import {
   type Rate
 } from './workloads.js'
 
-const WORKLOADS = ['mono', 'chunked', 'get', 'concurrent', 'rss', 'manifest-get', 'manifest-head', 'blob-head', 'tags', 'catalog'] as const
+const WORKLOADS = ['mono', 'chunked', 'get', 'concurrent', 'rss', 'manifest-get', 'manifest-head', 'blob-head', 'tags', 'catalog', 's3-mono', 's3-get', 's3-manifest-get'] as const
+/** The S3 rows: run only with --s3, against both registries on a fresh bucket each. */
+const S3_WORKLOADS = ['s3-mono', 's3-get', 's3-manifest-get'] as const
 
 const USAGE = `Usage: npm run bench [-- options]   (or node dist-bench/bench/run.js [options])
 
@@ -53,6 +59,8 @@ const USAGE = `Usage: npm run bench [-- options]   (or node dist-bench/bench/run
   --rounds=N          rounds (default 3, --quick 2); odd rounds run ours first, even rounds distribution
   --duration=S        seconds per request-rate run (default 10, --quick 3)
   --only=a,b          only these workloads: ${WORKLOADS.join(',')}
+  --s3                also the S3 rows (${S3_WORKLOADS.join(',')}): both registries on their own
+                      fresh bucket of the S3 server at S3_ENDPOINT (default http://127.0.0.1:7050)
   --servers=a,b       only these of ours,distribution,ceiling (default all three)
   --cpu-prof=DIR      run our registry under node --cpu-prof, profile written to DIR on exit
   --keep              keep the temporary directory (data, roots, configs)
@@ -62,11 +70,13 @@ Environment: BENCH_ROUNDS, BENCH_DURATION, BENCH_WARMUP (s), BENCH_CONNECTIONS (
 BENCH_LIST_CONNECTIONS (4), BENCH_BLOB_MIB (512), BENCH_CHUNK_MIB (8), BENCH_BIG_MIB (2048), BENCH_CONCURRENT (32),
 BENCH_CONCURRENT_MIB (16), BENCH_TAGS (10000), BENCH_REPOS (10000), BENCH_RSS_INTERVAL_MS (50),
 BENCH_TMPDIR (os.tmpdir()), BENCH_JSON (results file), BENCH_MAX_MINUTES (45),
-BENCH_CEILING_FSYNC (1), DOCKER_REGISTRY_BIN (/usr/bin/docker-registry).
+BENCH_CEILING_FSYNC (1), DOCKER_REGISTRY_BIN (/usr/bin/docker-registry); with --s3: BENCH_S3_BLOB_MIB (128,
+--quick 64), S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION (as the tests: test/helpers/ceph.ts).
 `
 
 type WorkloadId = typeof WORKLOADS[number]
-const RATE_WORKLOADS: readonly WorkloadId[] = ['manifest-get', 'manifest-head', 'blob-head', 'tags', 'catalog']
+const RATE_WORKLOADS: readonly WorkloadId[] = ['manifest-get', 'manifest-head', 'blob-head', 'tags', 'catalog', 's3-manifest-get']
+const isS3Workload = (id: WorkloadId): boolean => (S3_WORKLOADS as readonly string[]).includes(id)
 
 interface Settings {
   quick: boolean
@@ -85,6 +95,9 @@ interface Settings {
   rssIntervalMs: number
   tmp: string
   keep: boolean
+  /** Run the S3 rows (--s3). */
+  s3: boolean
+  s3BlobMiB: number
   only: Set<WorkloadId>
   servers: Set<TargetName>
   cpuProfDir: string | undefined
@@ -107,20 +120,22 @@ function positive (name: string, raw: string | undefined, fallback: number, allo
 function parseSettings (argv: readonly string[], env: NodeJS.ProcessEnv): Settings {
   const flags = new Map<string, string>()
   for (const arg of argv) {
-    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg)
+    const match = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(arg)
     if (match === null) fail(`unknown argument: ${arg}`)
     flags.set(match[1], match[2] ?? '')
   }
-  const known = new Set(['quick', 'rounds', 'duration', 'only', 'servers', 'cpu-prof', 'keep', 'help'])
+  const known = new Set(['quick', 'rounds', 'duration', 'only', 'servers', 'cpu-prof', 'keep', 's3', 'help'])
   for (const flag of flags.keys()) if (!known.has(flag)) fail(`unknown option --${flag}`)
   if (flags.has('help')) {
     process.stdout.write(USAGE)
     process.exit(0)
   }
   const quick = flags.has('quick')
+  const s3 = flags.has('s3')
   const only = new Set<WorkloadId>()
   for (const id of (flags.get('only') ?? '').split(',').filter((s) => s !== '')) {
     if (!(WORKLOADS as readonly string[]).includes(id)) fail(`unknown workload ${id}; known: ${WORKLOADS.join(', ')}`)
+    if (!s3 && isS3Workload(id as WorkloadId)) fail(`${id} is an S3 row: add --s3 (and have an S3 server at S3_ENDPOINT)`)
     only.add(id as WorkloadId)
   }
   const servers = new Set<TargetName>()
@@ -146,7 +161,9 @@ function parseSettings (argv: readonly string[], env: NodeJS.ProcessEnv): Settin
     rssIntervalMs: positive('BENCH_RSS_INTERVAL_MS', env.BENCH_RSS_INTERVAL_MS, 50),
     tmp: env.BENCH_TMPDIR ?? tmpdir(),
     keep: flags.has('keep'),
-    only: only.size === 0 ? new Set(WORKLOADS) : only,
+    s3,
+    s3BlobMiB: Math.floor(positive('BENCH_S3_BLOB_MIB', env.BENCH_S3_BLOB_MIB, quick ? 64 : 128)),
+    only: only.size === 0 ? new Set(WORKLOADS.filter((id) => s3 || !isS3Workload(id))) : only,
     servers,
     cpuProfDir: cpuProf === undefined ? undefined : (cpuProf === '' ? fail('--cpu-prof needs a directory') : cpuProf),
     json: env.BENCH_JSON ?? fileURLToPath(new URL('../results.json', import.meta.url)),
@@ -186,6 +203,7 @@ const loadAtStart = loadavg()
 const formatLoad = (load: number[]): string => load.map((value) => value.toFixed(2)).join(' ')
 
 function machineDescription (settings: Settings): string {
+  const s3 = [...settings.only].some(isS3Workload)
   return [
     `CPU: ${cpus()[0]?.model ?? 'unknown'}; nproc ${availableParallelism()}`,
     `Memory (free -h):\n${run('free', ['-h']).split('\n').map((line) => `  ${line}`).join('\n')}`,
@@ -194,7 +212,8 @@ function machineDescription (settings: Settings): string {
     `Load average (1/5/15 min) at start ${formatLoad(loadAtStart)}, at end ${formatLoad(loadavg())} (other processes share the cores)`,
     `Settings: ${settings.rounds} rounds, ${settings.duration} s runs (+${settings.warmup} s warm-up), ${settings.connections} connections (listings ${settings.listConnections}), ` +
       `blob ${settings.blobMiB} MiB, chunks ${settings.chunkMiB} MiB, RSS blob ${settings.bigMiB} MiB, ${settings.concurrent} × ${settings.concurrentMiB} MiB concurrent, ` +
-      `${settings.tags} tags, ${settings.repositories} repositories`
+      `${settings.tags} tags, ${settings.repositories} repositories`,
+    ...(s3 ? [`S3 rows: ${S3_ENDPOINT}, one fresh bucket per registry, blob ${settings.s3BlobMiB} MiB, 10 MiB parts (both registries' default chunk size)`] : [])
   ].join('\n')
 }
 
@@ -207,8 +226,8 @@ interface RateSpec {
   connections: number
   /** Whether a warm-up run precedes the measured one (not for the slow listing rows). */
   warmup: boolean
-  /** Which fixed-body ceiling measurement applies (measured once a round, shared by rows). */
-  ceiling: 'ceiling-get' | 'ceiling-head'
+  /** Which fixed-body ceiling measurement applies (measured once a round, shared by rows); none for the S3 rows. */
+  ceiling?: 'ceiling-get' | 'ceiling-head'
 }
 
 interface Bench {
@@ -216,6 +235,8 @@ interface Bench {
   agent: Agent
   data: RandomData
   targets: Map<TargetName, Target>
+  /** The registries on S3 (the S3 rows), by the same names. */
+  s3Targets: Map<TargetName, Target>
   layerDigest: Map<TargetName, string>
 }
 
@@ -231,6 +252,7 @@ function rateSpec (id: WorkloadId, bench: Bench, target: TargetName): RateSpec {
   const listing = { connections: settings.listConnections, warmup: false }
   switch (id) {
     case 'manifest-get': return { method: 'GET', path: manifest, headers: accept, ceiling: 'ceiling-get', ...busy }
+    case 's3-manifest-get': return { method: 'GET', path: manifest, headers: accept, ...busy }
     case 'manifest-head': return { method: 'HEAD', path: manifest, headers: accept, ceiling: 'ceiling-head', ...busy }
     case 'blob-head': return { method: 'HEAD', path: `/v2/${APP_REPOSITORY}/blobs/${bench.layerDigest.get(target) ?? 'sha256:none'}`, headers: {}, ceiling: 'ceiling-head', ...busy }
     case 'tags': return { method: 'GET', path: `/v2/${TAGS_REPOSITORY}/tags/list?n=100&last=${tagName(Math.floor(settings.tags / 2))}`, headers: {}, ceiling: 'ceiling-get', ...listing }
@@ -241,7 +263,7 @@ function rateSpec (id: WorkloadId, bench: Bench, target: TargetName): RateSpec {
 
 /** Waits for every server to go idle, so leftovers of one run do not slow the next. */
 async function settle (bench: Bench): Promise<void> {
-  const waited = await waitIdle([...bench.targets.values()].map((target) => target.pid))
+  const waited = await waitIdle([...bench.targets.values(), ...bench.s3Targets.values()].map((target) => target.pid))
   if (waited > 2000) log(`    (waited ${(waited / 1000).toFixed(1)} s for the servers to go idle)`)
 }
 
@@ -262,12 +284,13 @@ interface RoundState { mono?: BlobBody, drop: string[] }
 async function runTransfer (id: WorkloadId, bench: Bench, target: Target, state: RoundState): Promise<void> {
   const { settings, agent, data } = bench
   switch (id) {
-    case 'mono': {
-      const blob = freshBlob(data.path, data.blob)
+    case 'mono':
+    case 's3-mono': {
+      const blob = freshBlob(data.path, regionFor(id, data))
       const transfer = await pushMonolithic(agent, target.url, PUSH_REPOSITORY, blob)
       state.mono = blob
       state.drop.push(blob.hex)
-      record('mono', target.name, mibPerSecond(transfer))
+      record(id, target.name, mibPerSecond(transfer))
       return
     }
     case 'chunked': {
@@ -277,16 +300,17 @@ async function runTransfer (id: WorkloadId, bench: Bench, target: Target, state:
       record('chunked', target.name, mibPerSecond(transfer))
       return
     }
-    case 'get': {
+    case 'get':
+    case 's3-get': {
       let blob = state.mono
       if (blob === undefined) {
         // The monolithic row did not run (or failed): push a blob to read, untimed.
-        blob = freshBlob(data.path, data.blob)
+        blob = freshBlob(data.path, regionFor(id, data))
         await pushMonolithic(agent, target.url, PUSH_REPOSITORY, blob)
         state.mono = blob
         state.drop.push(blob.hex)
       }
-      record('get', target.name, mibPerSecond(await pullBlob(agent, target.url, PUSH_REPOSITORY, blob.digest, blob.size)))
+      record(id, target.name, mibPerSecond(await pullBlob(agent, target.url, PUSH_REPOSITORY, blob.digest, blob.size)))
       return
     }
     case 'concurrent': {
@@ -317,12 +341,20 @@ async function runTransfer (id: WorkloadId, bench: Bench, target: Target, state:
   }
 }
 
+/** The region of the random file a push row sends: the S3 rows use a smaller one (BENCH_S3_BLOB_MIB). */
+function regionFor (id: WorkloadId, data: RandomData): RandomData['blob'] {
+  if (!isS3Workload(id)) return data.blob
+  if (data.s3 === undefined) throw new Error('no S3 region in the random data')
+  return data.s3
+}
+
 const TRANSFER_CEILINGS: ReadonlySet<WorkloadId> = new Set(['mono', 'chunked', 'get', 'concurrent'])
 
 async function runRound (bench: Bench, round: number): Promise<void> {
   const { settings, targets } = bench
   const registries: TargetName[] = round % 2 === 1 ? ['ours', 'distribution'] : ['distribution', 'ours']
-  const states = new Map<TargetName, RoundState>()
+  // Per server process: the S3 registries keep their own monolithic blob for their GET row.
+  const states = new Map<Target, RoundState>()
   const measuredCeilings = new Set<string>()
   log(`round ${round}/${settings.rounds}: ${registries.join(' then ')}`)
   for (const id of WORKLOADS) {
@@ -330,11 +362,12 @@ async function runRound (bench: Bench, round: number): Promise<void> {
     const isRate = RATE_WORKLOADS.includes(id)
     const order: TargetName[] = [...registries]
     if (!isRate && TRANSFER_CEILINGS.has(id)) order.push('ceiling')
+    const pool = isS3Workload(id) ? bench.s3Targets : targets
     for (const name of order) {
-      const target = targets.get(name)
+      const target = pool.get(name)
       if (target === undefined) continue
-      let state = states.get(name)
-      if (state === undefined) states.set(name, state = { drop: [] })
+      let state = states.get(target)
+      if (state === undefined) states.set(target, state = { drop: [] })
       await settle(bench)
       const started = Date.now()
       try {
@@ -362,7 +395,7 @@ async function runRound (bench: Bench, round: number): Promise<void> {
       // The ceiling ignores the path: one fixed-body GET and one HEAD run a round serve every row.
       const ceiling = targets.get('ceiling')
       const spec = rateSpec(id, bench, 'ceiling')
-      if (ceiling !== undefined && !measuredCeilings.has(spec.ceiling)) {
+      if (ceiling !== undefined && spec.ceiling !== undefined && !measuredCeilings.has(spec.ceiling)) {
         measuredCeilings.add(spec.ceiling)
         await settle(bench)
         try {
@@ -375,9 +408,8 @@ async function runRound (bench: Bench, round: number): Promise<void> {
       }
     }
   }
-  for (const [name, state] of states) {
-    const target = targets.get(name)
-    if (target !== undefined) for (const hex of state.drop) await target.dropBlob(hex)
+  for (const [target, state] of states) {
+    for (const hex of state.drop) await target.dropBlob(hex)
   }
 }
 
@@ -407,6 +439,14 @@ async function warmUp (bench: Bench): Promise<void> {
     const chunked = freshBlob(data.path, region)
     await pushChunked(agent, target.url, PUSH_REPOSITORY, chunked, settings.chunkMiB * MiB)
     for (const hex of [mono.hex, chunked.hex]) await target.dropBlob(hex)
+  }
+  if (bench.settings.only.has('s3-mono') || bench.settings.only.has('s3-get')) {
+    for (const target of bench.s3Targets.values()) {
+      const mono = freshBlob(data.path, region)
+      await pushMonolithic(agent, target.url, PUSH_REPOSITORY, mono)
+      await pullBlob(agent, target.url, PUSH_REPOSITORY, mono.digest, mono.size)
+      await target.dropBlob(mono.hex)
+    }
   }
   log('warmed up')
 }
@@ -450,6 +490,15 @@ async function prepareRateRows (bench: Bench): Promise<string[]> {
     }
     notes.push(`${name}: ${sizes.join('; ')}`)
   }
+  if (bench.settings.only.has('s3-manifest-get')) {
+    for (const target of bench.s3Targets.values()) {
+      await pushSmallImage(bench.agent, target.url, APP_REPOSITORY, APP_TAG)
+      const spec = rateSpec('s3-manifest-get', bench, target.name)
+      const sent = await getText(bench.agent, `${target.url}${spec.path}`, spec.headers)
+      if (sent.status !== 200) throw new Error(`${target.name} on S3 ${spec.path}: ${sent.status} ${sent.text.slice(0, 300)}`)
+      notes.push(`${target.name} on S3: s3-manifest-get ${sent.text.length} B`)
+    }
+  }
   return notes
 }
 
@@ -487,7 +536,12 @@ function rows (settings: Settings): Row[] {
     { id: 'tags', label: `Tags list n=100 of ${settings.tags}, ${settings.listConnections} conns (req/s)`, metric: 'tags', digits: 1, ceiling: 'ceiling-get' },
     { id: 'tags', label: '  … p99 latency (ms)', metric: 'tags-p99', digits: 2 },
     { id: 'catalog', label: `Catalog n=100 of ${settings.repositories}, ${settings.listConnections} conns (req/s)`, metric: 'catalog', digits: 1, ceiling: 'ceiling-get' },
-    { id: 'catalog', label: '  … p99 latency (ms)', metric: 'catalog-p99', digits: 2 }
+    { id: 'catalog', label: '  … p99 latency (ms)', metric: 'catalog-p99', digits: 2 },
+    { id: 's3-mono', label: `S3: monolithic push POST+PUT, ${settings.s3BlobMiB} MiB (MiB/s)`, metric: 's3-mono', digits: 1 },
+    { id: 's3-get', label: `S3: blob GET, ${settings.s3BlobMiB} MiB (MiB/s)`, metric: 's3-get', digits: 1 },
+    { id: 's3-manifest-get', label: `S3: manifest GET by tag, ${c} conns (req/s)`, metric: 's3-manifest-get', digits: 0 },
+    { id: 's3-manifest-get', label: '  … p50 latency (ms)', metric: 's3-manifest-get-p50', digits: 2 },
+    { id: 's3-manifest-get', label: '  … p99 latency (ms)', metric: 's3-manifest-get-p99', digits: 2 }
   ]
   return all.filter((row) => settings.only.has(row.id))
 }
@@ -547,18 +601,26 @@ async function main (): Promise<void> {
   process.on('SIGTERM', onSignal)
 
   const targets = new Map<TargetName, Target>()
+  const s3Targets = new Map<TargetName, Target>()
+  const buckets: BenchBucket[] = []
   const agent = createAgent()
   const started = Date.now()
   try {
     log(`temporary directory ${dir}`)
     const needsRandom = [...settings.only].some((id) => !RATE_WORKLOADS.includes(id))
     const generateStarted = Date.now()
-    const data = await generateRandomFile(join(dir, 'random.bin'), needsRandom
-      ? settings
-      : { blobMiB: 1, bigMiB: 1, concurrent: 1, concurrentMiB: 1 })
+    const s3Rows = [...settings.only].filter(isS3Workload)
+    const fileRows = [...settings.only].filter((id) => !isS3Workload(id))
+    const needsFileBlobs = fileRows.some((id) => !RATE_WORKLOADS.includes(id))
+    const s3MiB = s3Rows.some((id) => !RATE_WORKLOADS.includes(id)) ? settings.s3BlobMiB : undefined
+    const data = await generateRandomFile(join(dir, 'random.bin'), needsFileBlobs
+      ? { ...settings, s3MiB }
+      : { blobMiB: Math.min(settings.blobMiB, 16), bigMiB: 1, concurrent: 1, concurrentMiB: 1, s3MiB })
     log(`random data: ${data.size / MiB} MiB in ${((Date.now() - generateStarted) / 1000).toFixed(1)} s`)
 
-    await Promise.all((['ours', 'distribution'] as const).filter((name) => settings.servers.has(name)).map(async (name) => {
+    // The filesystem servers run only for the filesystem rows.
+    const fileServers = new Set([...settings.servers].filter(() => fileRows.length > 0))
+    await Promise.all((['ours', 'distribution'] as const).filter((name) => fileServers.has(name)).map(async (name) => {
       const root = join(dir, name)
       await mkdir(root, { recursive: true })
       if (settings.only.has('tags') || settings.only.has('catalog')) await seedListings(root, settings.tags, settings.repositories)
@@ -568,12 +630,23 @@ async function main (): Promise<void> {
     execFileSync('sync', [], { timeout: 120_000 })
     log(settings.only.has('tags') || settings.only.has('catalog') ? `seeded ${settings.tags} tags and ${settings.repositories} repositories` : 'roots ready')
     if (settings.cpuProfDir !== undefined) await mkdir(settings.cpuProfDir, { recursive: true })
-    if (settings.servers.has('ours')) targets.set('ours', await startOurs(join(dir, 'ours'), { cpuProfDir: settings.cpuProfDir }))
-    if (settings.servers.has('distribution')) targets.set('distribution', await startDistribution(join(dir, 'distribution'), dir))
-    if (settings.servers.has('ceiling')) targets.set('ceiling', await startCeiling(join(dir, 'ceiling')))
-    log(`servers: ${[...targets.values()].map((t) => `${t.name} ${t.url} (pid ${t.pid})`).join(', ')}`)
+    if (fileServers.has('ours')) targets.set('ours', await startOurs(join(dir, 'ours'), { cpuProfDir: settings.cpuProfDir }))
+    if (fileServers.has('distribution')) targets.set('distribution', await startDistribution(join(dir, 'distribution'), dir))
+    if (fileServers.has('ceiling')) targets.set('ceiling', await startCeiling(join(dir, 'ceiling')))
+    if (s3Rows.length > 0) {
+      // A fresh bucket each, so neither registry sees the other's objects (or a previous run's).
+      for (const name of (['ours', 'distribution'] as const).filter((name) => settings.servers.has(name))) {
+        const bucket = await createBenchBucket(name)
+        buckets.push(bucket)
+        log(`bucket ${bucket.bucket} at ${bucket.endpoint} for ${name}`)
+        s3Targets.set(name, name === 'ours'
+          ? await startOursS3(bucket, { cpuProfDir: targets.has('ours') ? undefined : settings.cpuProfDir })
+          : await startDistributionS3(bucket, dir))
+      }
+    }
+    log(`servers: ${[...targets.values(), ...s3Targets.values()].map((t) => `${t.name}${s3Targets.get(t.name) === t ? ' on S3' : ''} ${t.url} (pid ${t.pid})`).join(', ')}`)
 
-    const bench: Bench = { settings, agent, data, targets, layerDigest: new Map() }
+    const bench: Bench = { settings, agent, data, targets, s3Targets, layerDigest: new Map() }
     const notes = RATE_WORKLOADS.some((id) => settings.only.has(id)) ? await prepareRateRows(bench) : []
     for (const note of notes) log(`responses: ${note}`)
 
@@ -604,8 +677,11 @@ async function main (): Promise<void> {
     if (failures.length > 0) process.exitCode = 1
   } finally {
     await agent.close().catch(() => {})
-    await Promise.all([...targets.values()].map(async (target) => { await target.stop() }))
+    await Promise.all([...targets.values(), ...s3Targets.values()].map(async (target) => { await target.stop() }))
     killAllChildren()
+    for (const bucket of buckets) {
+      await bucket.remove().catch((error: unknown) => { log(`could not remove bucket ${bucket.bucket}: ${(error as Error).message}`) })
+    }
     if (settings.keep) log(`kept ${dir}`)
     else await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 })
     clearTimeout(watchdog)

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { distributionConfig } from '../test/helpers/docker-registry.js'
 import { freePort } from '../test/helpers/standalone-process.js'
+import type { BenchBucket } from './s3.js'
 
 export type TargetName = 'ours' | 'distribution' | 'ceiling'
 
@@ -144,19 +145,36 @@ export interface OursOptions {
 
 /** This registry: the compiled standalone, configured by environment like distribution. */
 export async function startOurs (root: string, options: OursOptions = {}): Promise<Target> {
+  return await startStandalone({ REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root }, registryBlobDropper(root), options)
+}
+
+/** This registry on S3: distribution's `storage.s3` keys as REGISTRY_STORAGE_S3_* variables (chunk size left at its 10 MiB default, as distribution's). */
+export async function startOursS3 (s3: BenchBucket, options: OursOptions = {}): Promise<Target> {
+  return await startStandalone({
+    REGISTRY_STORAGE: 's3',
+    REGISTRY_STORAGE_S3_REGION: s3.region,
+    REGISTRY_STORAGE_S3_REGIONENDPOINT: s3.endpoint,
+    REGISTRY_STORAGE_S3_BUCKET: s3.bucket,
+    REGISTRY_STORAGE_S3_ACCESSKEY: s3.accessKey,
+    REGISTRY_STORAGE_S3_SECRETKEY: s3.secretKey,
+    REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true'
+  }, s3.dropBlob, options, 'our registry on S3')
+}
+
+async function startStandalone (storageEnv: Record<string, string>, dropBlob: Target['dropBlob'], options: OursOptions, what = 'our registry'): Promise<Target> {
   const port = await freePort()
   const nodeArgs = options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`]
   const spawned = spawnTracked(process.execPath, [...nodeArgs, STANDALONE_SCRIPT], {
     ...process.env,
     REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
-    REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root,
+    ...storageEnv,
     REGISTRY_HTTP_SECRET: 'bench-secret',
     REGISTRY_LOG_LEVEL: 'warn',
     REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_ENABLED: 'false'
   })
   const url = `http://127.0.0.1:${port}`
-  await waitForV2(url, spawned, 'our registry')
-  return { name: 'ours', url, pid: spawned.child.pid!, dropBlob: registryBlobDropper(root), stop: spawned.stop, output: spawned.output }
+  await waitForV2(url, spawned, what)
+  return { name: 'ours', url, pid: spawned.child.pid!, dropBlob, stop: spawned.stop, output: spawned.output }
 }
 
 /** CNCF distribution 2.8 (`docker-registry serve`), as the test helper configures it. */
@@ -168,6 +186,57 @@ export async function startDistribution (root: string, configDir: string): Promi
   const url = `http://127.0.0.1:${port}`
   await waitForV2(url, spawned, 'docker-registry')
   return { name: 'distribution', url, pid: spawned.child.pid!, dropBlob: registryBlobDropper(root), stop: spawned.stop, output: spawned.output }
+}
+
+/**
+ * A docker-registry (distribution 2.8) configuration on S3: the s3-aws driver
+ * with path-style requests (2.8 forces them when `regionendpoint` is set; it has
+ * no `forcepathstyle` key), plain HTTP, SigV4, the default 10 MiB chunk size, and
+ * `redirect.disable`, so blob GETs stream through the registry as ours do rather
+ * than sending the client to a presigned S3 URL. No blob descriptor cache.
+ */
+export function distributionS3Config (s3: BenchBucket, port: number, secret: string): string {
+  return [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    '  s3:',
+    `    region: ${JSON.stringify(s3.region)}`,
+    `    regionendpoint: ${JSON.stringify(s3.endpoint)}`,
+    `    bucket: ${JSON.stringify(s3.bucket)}`,
+    `    accesskey: ${JSON.stringify(s3.accessKey)}`,
+    `    secretkey: ${JSON.stringify(s3.secretKey)}`,
+    `    secure: ${String(s3.endpoint.startsWith('https:'))}`,
+    '    v4auth: true',
+    '  redirect:',
+    '    disable: true',
+    '  delete:',
+    '    enabled: false',
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    `  secret: ${JSON.stringify(secret)}`,
+    ''
+  ].join('\n')
+}
+
+/** CNCF distribution 2.8 on its own S3 bucket. */
+export async function startDistributionS3 (s3: BenchBucket, configDir: string): Promise<Target> {
+  const port = await freePort()
+  const configPath = join(configDir, 'docker-registry-s3.yml')
+  await writeFile(configPath, distributionS3Config(s3, port, 'bench-secret'))
+  // aws-sdk-go loads AWS_CA_BUNDLE into the HTTP transport, and distribution 2.8's custom
+  // transport cannot take one: the registry panics at start. Not needed for a plain-HTTP endpoint.
+  const { AWS_CA_BUNDLE: _bundle, ...env } = process.env
+  const spawned = spawnTracked(DOCKER_REGISTRY_BIN, ['serve', configPath], env)
+  const url = `http://127.0.0.1:${port}`
+  await waitForV2(url, spawned, 'docker-registry on S3')
+  return { name: 'distribution', url, pid: spawned.child.pid!, dropBlob: s3.dropBlob, stop: spawned.stop, output: spawned.output }
 }
 
 /** The trivial Node HTTP server giving the ceilings (see ceiling-server.ts). */
