@@ -10,6 +10,20 @@ import { formatDuration, formatSummary } from './format.js'
 import { ProgressDisplay, type ProgressStream } from './progress-display.js'
 import { collectableStorage } from './storage-driver.js'
 import type { GarbageCollectLogger } from './types.js'
+import { resolveLimits, resolveLinkCacheKind, type RegistryOptions } from '../options.js'
+import type { RedisParts } from '../redis/create.js'
+
+/**
+ * The registries' Redis link cache, when the configuration shares one: every link the
+ * collection removes or restores must be invalidated there too, or running instances
+ * would keep serving what was collected until the cached entry expires.
+ */
+async function sharedLinkCache (options: RegistryOptions, log: GarbageCollectLogger): Promise<RedisParts | undefined> {
+  if (resolveLinkCacheKind(options) !== 'redis') return undefined
+  const { createRedisParts } = await import('../redis/create.js')
+  // Only the link cache: an upload-state store is of no use to a collection.
+  return createRedisParts({ ...options, uploadState: undefined }, resolveLimits(options.limits), { warn: log.warn, info: log.info })
+}
 
 export const GARBAGE_COLLECT_USAGE = `Usage: fastify-oci-registry garbage-collect [options] [config.yml]
 
@@ -120,17 +134,21 @@ export async function runGarbageCollectCommand (argv: readonly string[], env: No
     return EXIT_FAILED
   }
 
+  const display = new ProgressDisplay(stderr)
   let storage
+  let redis: RedisParts | undefined
+  const log = plainLogger(stderr, args.verbose, () => { display.interrupt() })
   try {
     const fromEnv = env[CONFIG_PATH_VARIABLE]
     const config = await loadDistributionConfig(args.configFile ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv), env)
     for (const warning of config.warnings) stderr.write(`warning: ${warning}\n`)
     storage = await collectableStorage(config.options.storage)
+    redis = await sharedLinkCache(config.options, log)
   } catch (error) {
+    storage?.close()
     return fail('invalid configuration', error)
   }
 
-  const display = new ProgressDisplay(stderr)
   try {
     stderr.write(`garbage-collect${args.dryRun ? ' (dry run)' : ''} on ${storage.description}, grace period ${formatDuration(args.gracePeriodMs)}${args.deleteUntagged ? ', deleting untagged manifests' : ''}\n`)
     const summary = await garbageCollect(storage.driver, {
@@ -138,7 +156,8 @@ export async function runGarbageCollectCommand (argv: readonly string[], env: No
       deleteUntagged: args.deleteUntagged,
       gracePeriodMs: args.gracePeriodMs,
       onProgress: (progress) => { display.update(progress) },
-      log: plainLogger(stderr, args.verbose, () => { display.interrupt() })
+      log,
+      ...(redis?.linkCache === undefined ? {} : { onLinkChanged: redis.linkCache.changed.bind(redis.linkCache) })
     })
     display.finish()
     stdout.write(formatSummary(summary))
@@ -148,5 +167,6 @@ export async function runGarbageCollectCommand (argv: readonly string[], env: No
     return fail('failed', error)
   } finally {
     storage.close()
+    await redis?.close()
   }
 }
