@@ -1,8 +1,7 @@
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
-import { Readable } from 'node:stream'
 import { request } from 'undici'
-import { startStandaloneProcess, type RunningRegistry } from '../helpers/standalone-process.js'
+import { bodyKillingMidway, startStandaloneProcess, type RunningRegistry } from '../helpers/standalone-process.js'
 import { randomBlob, tempDir } from '../helpers/registry.js'
 import { onInstance, uploadRequest } from '../helpers/http-upload.js'
 
@@ -40,19 +39,7 @@ t.test('a process killed with SIGKILL mid-chunk: a restarted one reports the com
   const start = await uploadRequest(`${first.url}/v2/crash/blobs/uploads/`, 'POST')
 
   // Stream the chunk slowly and kill the server once a good part of it is on its way.
-  let sent = 0
-  const slice = 512 * 1024
-  const body = Readable.from((async function * () {
-    while (sent < content.length) {
-      const part = content.subarray(sent, sent + slice)
-      sent += part.length
-      yield part
-      if (sent >= 12 * 1024 * 1024 && first.child.exitCode === null && first.child.signalCode === null) {
-        first.child.kill('SIGKILL')
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5))
-    }
-  })())
+  const { body } = bodyKillingMidway(content, 0, 12 * 1024 * 1024, first.child)
   const interrupted = await request(start.location, { method: 'PATCH', body, headers: { 'content-type': 'application/octet-stream' } })
     .then(async (response) => { await response.body.dump(); return response.statusCode }, (error: Error) => error)
   t.type(interrupted, Error, 'the client saw the connection die')

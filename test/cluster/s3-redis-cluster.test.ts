@@ -11,13 +11,12 @@ import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import { promisify } from 'node:util'
 import { request } from 'undici'
 import { OciLayout } from '../helpers/oci-layout.js'
 import { randomBlob, sha256, tempDir } from '../helpers/registry.js'
 import { onInstance, uploadRequest } from '../helpers/http-upload.js'
-import { startStandaloneProcess, type RunningRegistry } from '../helpers/standalone-process.js'
+import { bodyKillingMidway, startStandaloneProcess, type RunningRegistry } from '../helpers/standalone-process.js'
 import { S3_ACCESS_KEY, S3_ENDPOINT, S3_REGION, S3_SECRET_KEY, createTestBucket } from '../helpers/ceph.js'
 import { REDIS_URL, redisAddr, testRedis } from '../helpers/redis.js'
 
@@ -212,21 +211,12 @@ t.test('three registry processes on one S3 bucket and one Redis', async (t) => {
     t.equal(acked.status, 202, acked.body)
 
     // Stream the rest to the victim slowly; kill it once half of that is on its way.
-    let sent = first
-    const slice = 512 * 1024
-    const body = Readable.from((async function * () {
-      while (sent < content.length) {
-        const part = content.subarray(sent, sent + slice)
-        sent += part.length
-        yield part
-        if (sent >= first + 10 * MiB && victim.child.exitCode === null && victim.child.signalCode === null) victim.child.kill('SIGKILL')
-        await new Promise((resolve) => setTimeout(resolve, 5))
-      }
-    })())
+    const { body, sent: sentSoFar } = bodyKillingMidway(content, first, 10 * MiB, victim.child)
     const interrupted = await request(onInstance(acked.location, victim.url), { method: 'PATCH', body, headers: { 'content-type': 'application/octet-stream', 'content-range': `${first}-${content.length - 1}` } })
       .then(async (response) => { await response.body.dump(); return response.statusCode }, (error: Error) => error)
     t.type(interrupted, Error, 'the client saw the connection die')
     t.equal(await victim.stop('SIGKILL'), null, 'the victim is gone')
+    const sent = sentSoFar()
     t.ok(sent > first && sent < content.length, `killed after ${sent} of ${content.length} bytes were sent`)
 
     for (const url of survivors) {

@@ -10,6 +10,7 @@ import { paths } from '../../lib/store/paths.js'
 import { garbageCollect, type GarbageCollectOptions, type GarbageCollectProgress, type GarbageCollectSummary } from '../../lib/index.js'
 import { buildRegistry, pushBlob, randomBlob, sha256, tempDir } from '../helpers/registry.js'
 import { OCI_INDEX, OCI_MANIFEST, imageManifest, putManifest, pushImage, type PushedManifest } from '../helpers/images.js'
+import { pullProblem } from '../helpers/pull-check.js'
 
 /** Offline collection: no grace period, and a clock a minute ahead so everything just written counts as old. */
 async function collect (driver: StorageDriver, options: GarbageCollectOptions = {}): Promise<GarbageCollectSummary> {
@@ -43,23 +44,6 @@ async function blobExists (driver: StorageDriver, value: string): Promise<boolea
   } catch {
     return false
   }
-}
-
-/** Pulls an image by tag or digest: manifest, then every blob it references, checking digests. */
-async function pulls (app: FastifyInstance, name: string, reference: string): Promise<string | undefined> {
-  const manifest = await app.inject({ method: 'GET', url: `/v2/${name}/manifests/${reference}`, headers: { accept: `${OCI_MANIFEST}, ${OCI_INDEX}` } })
-  if (manifest.statusCode !== 200) return `manifest ${name}:${reference} answered ${manifest.statusCode}`
-  const body = JSON.parse(manifest.body) as { config?: { digest: string }, layers?: Array<{ digest: string }>, manifests?: Array<{ digest: string }> }
-  for (const blob of [...(body.config === undefined ? [] : [body.config]), ...(body.layers ?? [])]) {
-    const response = await app.inject({ method: 'GET', url: `/v2/${name}/blobs/${blob.digest}` })
-    if (response.statusCode !== 200) return `blob ${blob.digest} of ${name}:${reference} answered ${response.statusCode}`
-    if (sha256(response.rawPayload) !== blob.digest) return `blob ${blob.digest} of ${name}:${reference} has other content`
-  }
-  for (const child of body.manifests ?? []) {
-    const problem = await pulls(app, name, child.digest)
-    if (problem !== undefined) return problem
-  }
-  return undefined
 }
 
 /** Pushes an image whose layers are the given contents (shared or not) and a config of its own. */
@@ -119,8 +103,8 @@ t.test('layers shared across repositories are kept, orphans are deleted with the
   })
   t.notOk(await blobExists(driver, orphan.digest), 'the orphan is gone')
   t.notOk(await driver.stat(paths.layerLink('team/a', digest(orphan.digest))).catch(() => undefined), 'its link in team/a is gone')
-  t.equal(await pulls(app, 'team/a', 'v1'), undefined)
-  t.equal(await pulls(app, 'team/b', 'v1'), undefined)
+  t.equal(await pullProblem(app, 'team/a', 'v1'), undefined)
+  t.equal(await pullProblem(app, 'team/b', 'v1'), undefined)
   t.equal((await app.inject({ method: 'HEAD', url: `/v2/team/a/blobs/${orphan.digest}` })).statusCode, 404)
 
   const again = await collect(driver)
@@ -141,7 +125,7 @@ t.test('a deleted manifest frees its own blobs but not those other images share'
   t.notOk(await blobExists(driver, sha256(own)))
   t.notOk(await blobExists(driver, gone.digest))
   t.ok(await blobExists(driver, sha256(shared)))
-  t.equal(await pulls(app, 'repo', 'new'), undefined)
+  t.equal(await pullProblem(app, 'repo', 'new'), undefined)
 })
 
 t.test('a dry run changes nothing and reports what a real run then does', async (t) => {
@@ -168,7 +152,7 @@ t.test('a dry run changes nothing and reports what a real run then does', async 
     const real = await collect(driver, { deleteUntagged })
     const keys = ['repositories', 'manifests', 'manifestsMarked', 'untaggedManifestsDeleted', 'blobs', 'blobsMarked', 'blobsYoung', 'blobsDeleted', 'bytesFreed', 'layerLinksRemoved'] as const
     for (const key of keys) t.equal(real[key], dry[key], `${key} as the dry run said`)
-    t.equal(await pulls(app, 'x', 'keep'), undefined)
+    t.equal(await pullProblem(app, 'x', 'keep'), undefined)
   }
 })
 
@@ -194,7 +178,7 @@ t.test('delete-untagged keeps index children, referrers of kept manifests, and w
   t.equal(summary.manifests, 11)
   t.equal(summary.manifestsMarked, 7)
   for (const kept of [amd, arm, index, signature, signatureOfChild, attestationOfSignature]) {
-    t.equal(await pulls(app, 'multi', kept.digest), undefined, `kept ${kept.digest}`)
+    t.equal(await pullProblem(app, 'multi', kept.digest), undefined, `kept ${kept.digest}`)
   }
   for (const removed of [stray, strayReferrer, orphanedIndex, previous]) {
     t.equal((await app.inject({ method: 'HEAD', url: `/v2/multi/manifests/${removed.digest}` })).statusCode, 404, `removed ${removed.digest}`)
@@ -204,8 +188,8 @@ t.test('delete-untagged keeps index children, referrers of kept manifests, and w
   const referrers = JSON.parse((await app.inject({ method: 'GET', url: `/v2/multi/referrers/${index.digest}` })).body) as { manifests: Array<{ digest: string }> }
   t.same(referrers.manifests.map((m) => m.digest), [signature.digest])
   t.same(await driver.list(paths.referrersOf('multi', digest(stray.digest))).catch(() => []), [], 'the removed referrer left the referrers index')
-  t.equal(await pulls(app, 'multi', 'latest'), undefined)
-  t.equal(await pulls(app, 'multi', 'stable'), undefined)
+  t.equal(await pullProblem(app, 'multi', 'latest'), undefined)
+  t.equal(await pullProblem(app, 'multi', 'stable'), undefined)
 })
 
 t.test('without delete-untagged, untagged manifests and their blobs are kept', async (t) => {
@@ -215,7 +199,7 @@ t.test('without delete-untagged, untagged manifests and their blobs are kept', a
   await pushIndex(app, 'r', undefined, [child])
   const summary = await collect(driver)
   t.match(summary, { manifests: 3, manifestsMarked: 3, blobsDeleted: 0 })
-  t.equal(await pulls(app, 'r', untagged.digest), undefined)
+  t.equal(await pullProblem(app, 'r', untagged.digest), undefined)
 })
 
 t.test('schema1 manifests keep their fsLayers; unreadable ones keep every blob their repository links', async (t) => {
@@ -287,7 +271,7 @@ t.test('dangling _layers links are removed; young ones are kept within the grace
   t.equal(summary.repositories, 2)
   await t.rejects(driver.stat(paths.layerLink('links', nowhere)))
   await t.rejects(driver.stat(paths.layerLink('links/nested', nowhere)))
-  t.equal(await pulls(app, 'links', 'v1'), undefined)
+  t.equal(await pullProblem(app, 'links', 'v1'), undefined)
 })
 
 t.test('the grace period keeps young blobs, and a fresh link keeps an old blob pushed again', async (t) => {
@@ -326,7 +310,7 @@ t.test('delete-untagged spares manifests younger than the grace period (a push b
   const child = await pushLayers(app, 'p', undefined, [randomBlob(12).content])
   const summary = await garbageCollect(driver, { deleteUntagged: true, gracePeriodMs: 60_000 })
   t.match(summary, { untaggedManifestsDeleted: 0, blobsDeleted: 0 })
-  t.equal(await pulls(app, 'p', child.digest), undefined)
+  t.equal(await pullProblem(app, 'p', child.digest), undefined)
   await pushIndex(app, 'p', 'v1', [child])
   const later = await collect(driver, { deleteUntagged: true })
   t.match(later, { untaggedManifestsDeleted: 0, blobsDeleted: 0 })
@@ -339,10 +323,10 @@ t.test('blobs set aside by an interrupted collection are put back', async (t) =>
   const config = (JSON.parse(image.body.toString()) as { config: { digest: string } }).config.digest
   // As if a collection had set the config aside and died.
   await driver.move(paths.blobData(digest(config)), `${paths.blobDir(digest(config))}/data.gc`)
-  t.not(await pulls(app, 'i', 'v1'), undefined, 'the image is broken meanwhile')
+  t.not(await pullProblem(app, 'i', 'v1'), undefined, 'the image is broken meanwhile')
   const summary = await collect(driver)
   t.equal(summary.quarantineRecovered, 1)
-  t.equal(await pulls(app, 'i', 'v1'), undefined, 'and whole again')
+  t.equal(await pullProblem(app, 'i', 'v1'), undefined, 'and whole again')
 })
 
 t.test('progress goes through the phases in order with growing counts', async (t) => {

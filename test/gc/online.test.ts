@@ -13,6 +13,7 @@ import { paths } from '../../lib/store/paths.js'
 import { garbageCollect, type GarbageCollectSummary } from '../../lib/index.js'
 import { buildRegistry, errorCode, pathOf, pushBlob, randomBlob, sha256, tempDir } from '../helpers/registry.js'
 import { OCI_INDEX, OCI_MANIFEST, putManifest, type PushedManifest } from '../helpers/images.js'
+import { pullProblem } from '../helpers/pull-check.js'
 
 /** Lets a test stop a driver operation on a path until it says go. */
 class HookedDriver implements StorageDriver {
@@ -63,24 +64,6 @@ async function registryOnDisk (t: Test, wrap: (driver: StorageDriver) => Storage
   const app = await buildRegistry({ storage: wrap(new FilesystemDriver({ rootDirectory: root.path })), delete: { enabled: true } })
   t.teardown(async () => { await app.close(); await root.cleanup() })
   return { app, root: root.path }
-}
-
-/** Undefined when the image pulls completely (manifest, config, layers, children, each matching its digest), else what failed. */
-async function pullProblem (app: FastifyInstance, name: string, reference: string, expected?: string): Promise<string | undefined> {
-  const manifest = await app.inject({ method: 'GET', url: `/v2/${name}/manifests/${reference}`, headers: { accept: `${OCI_MANIFEST}, ${OCI_INDEX}` } })
-  if (manifest.statusCode !== 200) return `manifest ${name}:${reference} answered ${manifest.statusCode} ${manifest.body}`
-  if (expected !== undefined && sha256(manifest.rawPayload) !== expected) return `manifest ${name}:${reference} is not ${expected}`
-  const body = JSON.parse(manifest.body) as { config?: { digest: string }, layers?: Array<{ digest: string }>, manifests?: Array<{ digest: string }> }
-  for (const blob of [...(body.config === undefined ? [] : [body.config]), ...(body.layers ?? [])]) {
-    const response = await app.inject({ method: 'GET', url: `/v2/${name}/blobs/${blob.digest}` })
-    if (response.statusCode !== 200) return `blob ${blob.digest} of ${name}:${reference} answered ${response.statusCode}`
-    if (sha256(response.rawPayload) !== blob.digest) return `blob ${blob.digest} of ${name}:${reference} has other content`
-  }
-  for (const child of body.manifests ?? []) {
-    const problem = await pullProblem(app, name, child.digest, child.digest)
-    if (problem !== undefined) return problem
-  }
-  return undefined
 }
 
 function imageBody (config: Buffer, layers: Buffer[], note?: string): PushedManifest {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { Readable } from 'node:stream'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { waitForRegistry } from './wait-for-registry.js'
@@ -51,4 +52,24 @@ export async function startStandaloneProcess (env: Record<string, string>, args:
       return code
     }
   }
+}
+
+/**
+ * A request body that streams `content` from `offset` in slow 512 KiB slices and
+ * SIGKILLs `child` once `killAfter` bytes of it are on their way: a server dying
+ * mid-body. `sent()` tells how far it got.
+ */
+export function bodyKillingMidway (content: Buffer, offset: number, killAfter: number, child: ChildProcess): { body: Readable, sent: () => number } {
+  let sent = offset
+  const slice = 512 * 1024
+  const body = Readable.from((async function * () {
+    while (sent < content.length) {
+      const part = content.subarray(sent, sent + slice)
+      sent += part.length
+      yield part
+      if (sent >= offset + killAfter && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+  })())
+  return { body, sent: () => sent }
 }
