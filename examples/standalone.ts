@@ -15,7 +15,10 @@ import { pino, type Logger } from 'pino'
 import { registry } from '../lib/index.js'
 import { isMainModule } from './main-module.js'
 import { RegistryConfigError } from '../lib/options.js'
-import { resolveDistributionConfig, type DistributionConfig } from '../lib/config/distribution-config.js'
+import { DEBUG_HEALTH_PATH, resolveDistributionConfig, type DebugServerConfig, type DistributionConfig } from '../lib/config/distribution-config.js'
+import { RegistryHandle } from '../lib/operations/handle.js'
+import { registryHealth } from '../lib/operations/health-plugin.js'
+import { registryMetrics } from '../lib/operations/metrics-plugin.js'
 
 /** How long in-flight requests get on shutdown when `http.draintimeout` is unset. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
@@ -62,6 +65,22 @@ function describeAuth (options: DistributionConfig['options']): string {
   if (auth === undefined) return 'none (open)'
   const type = 'silly' in auth ? 'silly' : 'htpasswd' in auth ? 'htpasswd' : 'token'
   return auth.anonymousPull === true ? `${type}, anonymous pull` : type
+}
+
+/**
+ * The debug server, as distribution's `http.debug`: its own listener, with
+ * the storage health at /debug/health and, when enabled, Prometheus metrics.
+ * Not listening yet.
+ */
+async function buildDebugServer (config: DebugServerConfig, handle: RegistryHandle, logger: Logger): Promise<FastifyInstance> {
+  const debug: FastifyInstance = Fastify({ loggerInstance: logger.child({ server: 'debug' }) as FastifyBaseLogger })
+  await debug.register(registryHealth, {
+    handle,
+    url: DEBUG_HEALTH_PATH,
+    storage: { enabled: config.storageHealth !== undefined, ...config.storageHealth }
+  })
+  if (config.metricsPath !== undefined) await debug.register(registryMetrics, { handle, url: config.metricsPath })
+  return debug
 }
 
 function listenUrl (app: FastifyInstance, fallback: { host: string, port: number }): string {
@@ -115,17 +134,34 @@ export async function startStandalone (
     if (draining.has(app)) reply.header('connection', 'close')
   })
 
+  const handle = new RegistryHandle()
+  let debug: FastifyInstance | undefined
   try {
-    await app.register(registry, config.options)
+    await app.register(registry, { ...config.options, handle })
+    if (config.debug !== undefined) {
+      const debugConfig = config.debug
+      const server = await buildDebugServer(debugConfig, handle, logger)
+      debug = server
+      // Closed with the registry, after it stops taking requests.
+      app.addHook('onClose', async () => { await server.close() })
+      app.addHook('onReady', async () => {
+        await server.listen({ host: debugConfig.listen.host, port: debugConfig.listen.port })
+      })
+    }
     await app.ready()
     await app.listen({ host: config.listen.host, port: config.listen.port })
   } catch (error) {
     logStartupFailure(logger, error, 'registry failed to start')
     await app.close().catch(() => {})
+    await debug?.close().catch(() => {})
     throw error
   }
 
-  logger.info({ url: listenUrl(app, config.listen), storage: describeStorage(config.options), auth: describeAuth(config.options), deleteEnabled: config.options.delete?.enabled === true }, 'registry listening')
+  const readOnly = config.options.maintenance?.readOnly?.enabled === true
+  logger.info({ url: listenUrl(app, config.listen), storage: describeStorage(config.options), auth: describeAuth(config.options), deleteEnabled: config.options.delete?.enabled === true, readOnly }, 'registry listening')
+  if (debug !== undefined && config.debug !== undefined) {
+    logger.info({ url: listenUrl(debug, config.debug.listen), health: DEBUG_HEALTH_PATH, storageHealth: config.debug.storageHealth !== undefined, metrics: config.debug.metricsPath ?? null }, 'debug server listening')
+  }
   if (standalone.handleSignals === true) handleShutdownSignals(app, config.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS)
   return app
 }

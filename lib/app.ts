@@ -18,7 +18,10 @@ import { LinkFiles } from './store/link-files.js'
 import { NoLinkCache, type LinkCache } from './store/link-cache.js'
 import { VersionCheckedCache } from './cache/version-checked-cache.js'
 import type { ParsedDigest } from './digest.js'
-import { DEFAULT_ROOT_DIRECTORY, resolveLimits, resolveLinkCacheKind, usesRedisUploadState, type RegistryOptions, type ResolvedLimits, type StorageConfig } from './options.js'
+import { DEFAULT_ROOT_DIRECTORY, resolveLimits, resolveLinkCacheKind, resolveMetrics, resolveUploadPurging, usesRedisUploadState, type RegistryOptions, type ResolvedLimits, type StorageConfig } from './options.js'
+import type { RegistryMetrics } from './operations/metrics.js'
+import { countStorageErrors } from './operations/counted-storage.js'
+import { UploadPurger } from './operations/upload-purger.js'
 import type { RedisParts } from './redis/create.js'
 import type { UrlBuilderOptions } from '../routes/url-builder.js'
 
@@ -75,7 +78,14 @@ export class App {
   readonly uploadSlots: UploadSlots
   readonly deleteEnabled: boolean
   readonly urlOptions: UrlBuilderOptions
+  /** Read-only mode (`maintenance.readOnly.enabled`): writes are refused, and uploads are not purged. */
+  readonly readOnly: boolean
+  /** The Prometheus metrics, when the `metrics` option asks for them. */
+  readonly metrics: RegistryMetrics | undefined
+  /** Removes old unfinished uploads on a schedule (`maintenance.uploadPurging`), from `start` to `close`. */
+  readonly uploadPurger: UploadPurger
   readonly #redis: RedisParts | undefined
+  readonly #log: FastifyBaseLogger
 
   /** Builds the App, loading what needs loading first (the `auth` option's access controller). */
   static async create (options: RegistryOptions, log: FastifyBaseLogger, prefix: string): Promise<App> {
@@ -83,22 +93,48 @@ export class App {
     const accessController = await createAccessController(options, log)
     // After the access controller: a configuration that fails there leaves no connection open. ioredis loads only when asked for.
     const redis = options.redis === undefined ? undefined : (await import('./redis/create.js')).createRedisParts(options, resolveLimits(options.limits), log)
-    return new App(storage === options.storage ? options : { ...options, storage }, log, prefix, accessController, redis)
+    // Last: metrics a later failure would leave in a host's Prometheus registry are taken out again.
+    let metrics: RegistryMetrics | undefined
+    const metricsOptions = resolveMetrics(options.metrics)
+    if (metricsOptions !== undefined) {
+      try {
+        metrics = new (await import('./operations/metrics.js')).RegistryMetrics(metricsOptions)
+      } catch (error) {
+        await redis?.close()
+        throw error
+      }
+    }
+    try {
+      return new App(storage === options.storage ? options : { ...options, storage }, log, prefix, accessController, redis, metrics)
+    } catch (error) {
+      metrics?.close()
+      await redis?.close()
+      throw error
+    }
   }
 
-  /** `accessController` is the loaded one; without it, `options.auth` cannot be honoured here, so use App.create. */
-  constructor (options: RegistryOptions, log: FastifyBaseLogger, prefix: string, accessController?: AccessController, redis?: RedisParts) {
+  /**
+   * `accessController` is the loaded one; without it, `options.auth` cannot be honoured here, so use App.create.
+   * Likewise `metrics`, made by App.create from `options.metrics`.
+   */
+  constructor (options: RegistryOptions, log: FastifyBaseLogger, prefix: string, accessController?: AccessController, redis?: RedisParts, metrics?: RegistryMetrics) {
     if (accessController === undefined && options.auth !== undefined) {
       // Never open by omission: an `auth` option nobody loaded must not become an open registry.
       throw new Error('fastify-oci-registry: options.auth needs App.create, which loads the access controller')
     }
-    this.storage = createDriver(options.storage)
+    if (metrics === undefined && resolveMetrics(options.metrics) !== undefined) {
+      throw new Error('fastify-oci-registry: options.metrics needs App.create, which sets up the metrics')
+    }
+    this.metrics = metrics
+    const driver = createDriver(options.storage)
+    this.storage = metrics === undefined ? driver : countStorageErrors(driver, (operation, kind) => { metrics.storageErrors.inc({ operation, kind }) })
     this.linkCache = redis?.linkCache ?? createLinkCache(this.storage, options)
     const links = new LinkFiles(this.storage, this.linkCache)
     this.blobs = new BlobStore(this.storage, links)
     this.limits = resolveLimits(options.limits)
     this.uploads = new UploadStore(this.storage, this.blobs, this.limits.uploadMaxAge)
     this.uploadSlots = new UploadSlots(this.limits.concurrentUploads)
+    metrics?.observeUploads(() => this.uploadSlots.inUse)
     this.tags = new TagStore(this.storage, links)
     this.referrers = new ReferrersIndex(this.storage)
     this.manifests = new ManifestStore(links, this.blobs, this.tags, this.referrers)
@@ -108,10 +144,23 @@ export class App {
     this.#redis = redis
     this.deleteEnabled = options.delete?.enabled === true
     this.urlOptions = { host: options.http?.host, relative: options.http?.relativeURLs === true, prefix }
+    this.readOnly = options.maintenance?.readOnly?.enabled === true
+    const purging = resolveUploadPurging(options.maintenance)
+    // Read-only means storage is left as it is: purging would write to it.
+    this.uploadPurger = new UploadPurger({ ...purging, enabled: purging.enabled && !this.readOnly, driver: this.storage, log })
+    this.#log = log
   }
 
-  /** Releases what the App opened (the Redis connection); called when the Fastify instance closes. */
+  /** Starts the background work (upload purging); called when the Fastify instance is ready. */
+  start (): void {
+    if (this.readOnly) this.#log.info('fastify-oci-registry: read-only mode: writes are refused and uploads are not purged')
+    this.uploadPurger.start()
+  }
+
+  /** Stops the background work and releases what the App opened (the Redis connection, its metrics); called when the Fastify instance closes. */
   async close (): Promise<void> {
+    await this.uploadPurger.stop()
+    this.metrics?.close()
     await this.#redis?.close()
   }
 }

@@ -33,3 +33,8 @@ export { RegistryError, ErrorCodes, toEnvelope, type ErrorCode } from '../errors
 export { routes, buildPath, UrlBuilder, type RouteName } from '../routes/index.js'
 export { garbageCollect, DEFAULT_GC_GRACE_PERIOD_MS } from './gc/garbage-collect.js'
 export type { GarbageCollectOptions, GarbageCollectSummary, GarbageCollectProgress, GarbageCollectPhase, GarbageCollectLogger } from './gc/types.js'
+export { RegistryHandle } from './operations/handle.js'
+export { registryHealth, type RegistryHealthOptions, type RegistryHealthBody } from './operations/health-plugin.js'
+export { registryMetrics, type RegistryMetricsOptions } from './operations/metrics-plugin.js'
+export { RegistryMetrics } from './operations/metrics.js'
+export { DEFAULT_UPLOAD_PURGING, type MaintenanceOptions, type RateLimitOptions, type MetricsOptions } from './options.js'

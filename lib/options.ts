@@ -5,9 +5,12 @@ import type { StorageDriver } from './storage/driver.js'
 import type { AccessController } from './auth/access-controller.js'
 import type { UploadStateProvider } from './upload-state/provider.js'
 import type { Redis } from 'ioredis'
+import type { FastifyRequest } from 'fastify'
+import type { Registry as PrometheusRegistry } from 'prom-client'
 import { RegistryConfigError } from './config-error.js'
 import { validateAuthOptions, type AuthOptions } from './auth/auth-options.js'
 import { resolveS3Options, S3OptionError, type S3DriverOptions } from './storage/s3-options.js'
+import { RegistryHandle } from './operations/handle.js'
 
 export { RegistryConfigError }
 
@@ -74,8 +77,129 @@ export const LinkCacheKindSchema = Type.Union([Type.Literal('storage'), Type.Lit
 export type LinkCacheKind = Static<typeof LinkCacheKindSchema>
 export const DEFAULT_LINK_CACHE: LinkCacheKind = 'storage'
 
+const HOUR_MS = 60 * 60 * 1000
+
+/**
+ * `maintenance`: distribution's `storage.maintenance` section, times in
+ * milliseconds. Upload purging is on by default, as in distribution.
+ */
+export const MaintenanceOptionsSchema = Type.Object({
+  uploadPurging: Type.Optional(Type.Object({
+    /** Default true. */
+    enabled: Type.Optional(Type.Boolean()),
+    /** Unfinished uploads started longer ago than this are removed (default 168 hours). */
+    age: Type.Optional(PositiveInteger),
+    /** Time between the end of one run and the start of the next (default 24 hours). */
+    interval: Type.Optional(Milliseconds),
+    /** Log what would be removed, remove nothing (default false). */
+    dryRun: Type.Optional(Type.Boolean()),
+    /** Time from start-up (Fastify's ready) to the first run (default 1 minute). */
+    delay: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_TIMER_MS }))
+  }, { additionalProperties: false })),
+  /** Writes (POST, PUT, PATCH, DELETE) refused with 405 UNSUPPORTED; reads served; upload purging off. */
+  readOnly: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean()) }, { additionalProperties: false }))
+}, { additionalProperties: false })
+export type MaintenanceOptions = Static<typeof MaintenanceOptionsSchema>
+
+export interface ResolvedUploadPurging {
+  enabled: boolean
+  age: number
+  interval: number
+  dryRun: boolean
+  delay: number
+}
+
+export const DEFAULT_UPLOAD_PURGING: Readonly<ResolvedUploadPurging> = Object.freeze({
+  enabled: true,
+  age: 168 * HOUR_MS,
+  interval: 24 * HOUR_MS,
+  dryRun: false,
+  delay: 60_000
+})
+
+export function resolveUploadPurging (maintenance: MaintenanceOptions | undefined): ResolvedUploadPurging {
+  const purging = maintenance?.uploadPurging
+  return {
+    enabled: purging?.enabled ?? DEFAULT_UPLOAD_PURGING.enabled,
+    age: purging?.age ?? DEFAULT_UPLOAD_PURGING.age,
+    interval: purging?.interval ?? DEFAULT_UPLOAD_PURGING.interval,
+    dryRun: purging?.dryRun ?? DEFAULT_UPLOAD_PURGING.dryRun,
+    delay: purging?.delay ?? DEFAULT_UPLOAD_PURGING.delay
+  }
+}
+
+/** `rateLimit`, less its function (`keyGenerator`). */
+export const RateLimitDataSchema = Type.Object({
+  max: PositiveInteger,
+  timeWindow: Type.Optional(Milliseconds),
+  keyBy: Type.Optional(Type.Union([Type.Literal('ip'), Type.Literal('user')])),
+  allowList: Type.Optional(Type.Array(Type.String())),
+  cache: Type.Optional(PositiveInteger)
+}, { additionalProperties: false })
+
+/**
+ * `rateLimit`: per-client request limits (@fastify/rate-limit, inside the
+ * registry's own context). Over the limit: 429 TOOMANYREQUESTS with Retry-After.
+ */
+export interface RateLimitOptions {
+  /** Requests one client may make per window. */
+  max: number
+  /** The window, in milliseconds (default 1 minute). */
+  timeWindow?: number
+  /**
+   * `ip` (default): the limiter runs before access control, keyed by the client
+   * address (IPv6 by /64), so it also slows credential guessing. `user`: it runs
+   * after access control, keyed by the authenticated user (anonymous requests by
+   * address); `request.registry.grant` is set for `keyGenerator`.
+   */
+  keyBy?: 'ip' | 'user'
+  /** Replaces the key `keyBy` gives; runs at the point `keyBy` chooses. */
+  keyGenerator?: (request: FastifyRequest) => string | number | Promise<string | number>
+  /** Keys never limited. */
+  allowList?: string[]
+  /** Clients remembered at once (least recently seen forgotten first; default 5000). */
+  cache?: number
+}
+
+export const MetricsDataSchema = Type.Object({
+  enabled: Type.Optional(Type.Boolean()),
+  /** Prepended to every metric name (default `registry_`). */
+  prefix: Type.Optional(Type.String({ pattern: '^(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?$' })),
+  /** Also collect prom-client's process and Node.js metrics into the registry (default false). */
+  collectDefaultMetrics: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
+
+/** `metrics`: Prometheus metrics with prom-client; `true` for the defaults. */
+export interface MetricsOptions {
+  /** Default true when the object is given. */
+  enabled?: boolean
+  /** The prom-client Registry to put the metrics in; default: one of the registry's own. */
+  register?: PrometheusRegistry
+  /** Prepended to every metric name (default `registry_`); two registries sharing a `register` need different ones. */
+  prefix?: string
+  /** Also collect prom-client's process and Node.js metrics (default false). */
+  collectDefaultMetrics?: boolean
+}
+
+export interface ResolvedMetrics {
+  register: PrometheusRegistry | undefined
+  prefix: string
+  collectDefaultMetrics: boolean
+}
+
+export const DEFAULT_METRICS_PREFIX = 'registry_'
+
+/** The metrics to collect, or undefined when off. */
+export function resolveMetrics (metrics: RegistryOptions['metrics']): ResolvedMetrics | undefined {
+  if (metrics === undefined || metrics === false) return undefined
+  if (metrics === true) return { register: undefined, prefix: DEFAULT_METRICS_PREFIX, collectDefaultMetrics: false }
+  if (metrics.enabled === false) return undefined
+  return { register: metrics.register, prefix: metrics.prefix ?? DEFAULT_METRICS_PREFIX, collectDefaultMetrics: metrics.collectDefaultMetrics === true }
+}
+
 /** The plain-data part of the options, validated with TypeBox at registration. */
 export const RegistryDataOptionsSchema = Type.Object({
+  maintenance: Type.Optional(MaintenanceOptionsSchema),
   delete: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
   http: Type.Optional(Type.Object({
     /** Absolute base URL used in `Location` headers, for example `https://registry.example.com`. */
@@ -130,6 +254,18 @@ export interface RegistryOptions {
   redis?: RedisConfig | RedisClientOption | Redis
   /** Caches. */
   cache?: { links?: LinkCacheKind }
+  /** Upload purging and read-only mode, as distribution's `storage.maintenance`. */
+  maintenance?: MaintenanceOptions
+  /** Per-client request limits; off when unset. */
+  rateLimit?: RateLimitOptions
+  /** Prometheus metrics; off when unset. Serve them with `registryMetrics` (and `handle`) or from your own `register`. */
+  metrics?: boolean | MetricsOptions
+  /**
+   * Gives the host the registry's App once it is registered, for
+   * `registryHealth` and `registryMetrics` placed where the host wants them.
+   * One handle per registry.
+   */
+  handle?: RegistryHandle
   /** Decides who may do what. Default: open (every request is let in). Not together with `auth`. */
   accessController?: AccessController
   /**
@@ -302,9 +438,9 @@ function validateS3Config (s3: unknown): void {
 export function validateOptions (options: unknown): RegistryOptions {
   if (options === undefined || options === null) return {}
   if (typeof options !== 'object' || Array.isArray(options)) throw new RegistryConfigError('options', 'must be an object')
-  const { storage, uploadState, accessController, auth, redis, ...data } = options as Record<string, unknown>
+  const { storage, uploadState, accessController, auth, redis, rateLimit, metrics, handle, ...data } = options as Record<string, unknown>
 
-  const known = new Set(['delete', 'http', 'limits', 'cache', 'prefix', 'logLevel'])
+  const known = new Set(['delete', 'http', 'limits', 'cache', 'maintenance', 'prefix', 'logLevel'])
   for (const key of Object.keys(data)) {
     if (!known.has(key)) throw new RegistryConfigError(key, 'is not a known option')
   }
@@ -344,7 +480,34 @@ export function validateOptions (options: unknown): RegistryOptions {
     if (accessController !== undefined) throw new RegistryConfigError('auth', 'cannot be combined with accessController; configure one of them')
     validateAuthOptions(auth)
   }
+  validateOperations(rateLimit, metrics, handle)
   return options as RegistryOptions
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** `rateLimit`, `metrics` and `handle`: the options that hold functions or instances. */
+function validateOperations (rateLimit: unknown, metrics: unknown, handle: unknown): void {
+  if (rateLimit !== undefined) {
+    if (!isObject(rateLimit)) throw new RegistryConfigError('rateLimit', 'must be { max, timeWindow?, keyBy?, keyGenerator?, allowList? }')
+    const { keyGenerator, ...data } = rateLimit
+    if (keyGenerator !== undefined && typeof keyGenerator !== 'function') throw new RegistryConfigError('rateLimit.keyGenerator', 'must be a function of the request')
+    if (!Value.Check(RateLimitDataSchema, data)) describeFirstError(RateLimitDataSchema, data, 'rateLimit')
+  }
+  if (metrics !== undefined && typeof metrics !== 'boolean') {
+    if (!isObject(metrics)) throw new RegistryConfigError('metrics', 'must be true, false or { register?, prefix?, collectDefaultMetrics? }')
+    const { register, ...data } = metrics
+    if (register !== undefined && !hasMethods(register, ['registerMetric', 'metrics', 'removeSingleMetric', 'getSingleMetric'])) {
+      throw new RegistryConfigError('metrics.register', 'must be a prom-client Registry')
+    }
+    if (!Value.Check(MetricsDataSchema, data)) describeFirstError(MetricsDataSchema, data, 'metrics')
+  }
+  if (handle !== undefined) {
+    if (!(handle instanceof RegistryHandle)) throw new RegistryConfigError('handle', 'must be a RegistryHandle')
+    if (handle.attached) throw new RegistryConfigError('handle', 'already belongs to a registry that is registered; give each registry its own handle')
+  }
 }
 
 export function resolveLimits (limits: RegistryOptions['limits']): ResolvedLimits {

@@ -8,6 +8,9 @@ import { registryErrorHandler } from './error-handler.js'
 import { authorize } from './authorize.js'
 import { resolveContext } from './resolve-context.js'
 import { validateOptions, type RegistryOptions } from './options.js'
+import { createRateLimit } from './operations/rate-limit.js'
+import { refuseWrites } from './operations/read-only.js'
+import { recordRequestMetrics } from './operations/request-metrics.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,26 +29,45 @@ const registryPlugin: FastifyPluginAsync<RegistryOptions> = async (instance: Fas
   const app = await App.create(options, instance.log, prefix)
   const basePath = `${prefix}/v2/`
 
-  instance.addHook('onClose', async () => { await app.close() })
+  options.handle?.attach(app)
+  instance.addHook('onClose', async () => {
+    options.handle?.detach(app)
+    await app.close()
+  })
+  instance.addHook('onReady', async () => { app.start() })
   instance.decorateRequest('registry', null)
   // Blob bodies stream straight from the socket into storage: no parser reads them.
   instance.removeAllContentTypeParsers()
   instance.addContentTypeParser('*', (_request, _payload, done) => { done(null, undefined) })
   instance.setErrorHandler(registryErrorHandler)
+  const rateLimit = options.rateLimit === undefined ? undefined : await createRateLimit(instance, options.rateLimit)
+  if (app.metrics !== undefined) recordRequestMetrics(instance, app.metrics, basePath)
 
-  instance.addHook('onRequest', async (request, reply) => {
+  instance.addHook('onRequest', async (_request, reply) => {
     reply.header(API_VERSION_HEADER, 'registry/2.0')
+  })
+
+  // Keyed by address: first, so it also limits requests that fail to resolve or to authenticate.
+  if (rateLimit?.stage === 'request') instance.addHook('onRequest', rateLimit.hook)
+
+  instance.addHook('onRequest', async (request) => {
     request.registry = resolveContext(request, app, basePath)
     // Bodies are raw bytes whatever they are labelled; the Context keeps the label. A neutral
     // header stops Fastify refusing a label it cannot parse before the registry sees the request.
     if (request.headers['content-type'] !== undefined) request.headers['content-type'] = 'application/octet-stream'
   })
 
+  // Before access control and before any body is read: a write cannot succeed, so nobody is asked for credentials.
+  if (app.readOnly) instance.addHook('onRequest', refuseWrites)
+
   // The access decision comes before any body is read.
   instance.addHook('onRequest', async (request) => {
     const context = request.registry!
     context.grant = await authorize(request, context, app)
   })
+
+  // Keyed by user: once the grant is known.
+  if (rateLimit?.stage === 'authorized') instance.addHook('onRequest', rateLimit.hook)
 
   const dispatch = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     const context = request.registry!

@@ -4,17 +4,22 @@ import {
   DEFAULT_LIMITS,
   DEFAULT_REDIS_KEY_PREFIX,
   DEFAULT_ROOT_DIRECTORY,
+  DEFAULT_UPLOAD_PURGING,
   isRedisClient,
   parseRedisAddress,
   RegistryConfigError,
   resolveLimits,
   resolveLinkCacheKind,
+  resolveMetrics,
   resolveRedisOption,
+  resolveUploadPurging,
   usesRedisUploadState,
   validateOptions,
   type RegistryOptions
 } from '../lib/options.js'
 import { InMemoryDriver } from '../lib/storage/inmemory.js'
+import { Registry } from 'prom-client'
+import { RegistryHandle } from '../lib/operations/handle.js'
 import { OpenAccessController } from '../lib/auth/access-controller.js'
 import { HmacUploadStateProvider } from '../lib/upload-state/hmac.js'
 
@@ -350,4 +355,71 @@ t.test('validateOptions: uploadState in Redis', async (t) => {
   refuses(t, { uploadState: { redis: true, ttl: 5 }, redis: { addr: 'a' } }, 'uploadState.ttl', 'an unknown key')
   refuses(t, { uploadState: { secret: 'x', extra: 1 } }, 'uploadState.extra', 'an unknown key beside the secret')
   refuses(t, { uploadState: [] }, 'uploadState', 'a list')
+})
+
+t.test('validateOptions: maintenance (upload purging, read-only)', async (t) => {
+  t.doesNotThrow(() => validateOptions({ maintenance: {} }))
+  t.doesNotThrow(() => validateOptions({ maintenance: { uploadPurging: { enabled: false, age: 1, interval: 1, dryRun: true, delay: 0 }, readOnly: { enabled: true } } }))
+  t.doesNotThrow(() => validateOptions({ maintenance: { uploadPurging: { age: 10 * 365 * 24 * 3600_000 } } }), 'an age longer than any timer')
+  for (const key of ['age', 'interval']) {
+    for (const value of [0, -1, 1.5, '1h', null, true]) {
+      refuses(t, { maintenance: { uploadPurging: { [key]: value } } }, `maintenance.uploadPurging.${key}`, `${key} = ${String(value)}`)
+    }
+  }
+  refuses(t, { maintenance: { uploadPurging: { interval: 2 ** 31 } } }, 'maintenance.uploadPurging.interval', 'past the longest timer')
+  refuses(t, { maintenance: { uploadPurging: { delay: -1 } } }, 'maintenance.uploadPurging.delay')
+  refuses(t, { maintenance: { uploadPurging: { enabled: 'yes' } } }, 'maintenance.uploadPurging.enabled')
+  refuses(t, { maintenance: { uploadPurging: { dryrun: true } } }, 'maintenance.uploadPurging.dryrun', 'misspelt key')
+  refuses(t, { maintenance: { readOnly: { enabled: 1 } } }, 'maintenance.readOnly.enabled')
+  refuses(t, { maintenance: { readOnly: true } }, 'maintenance.readOnly')
+  refuses(t, { maintenance: { readonly: { enabled: true } } }, 'maintenance.readonly', 'a misspelt read-only never goes unnoticed')
+  refuses(t, { maintenance: 'readonly' }, 'maintenance')
+
+  t.same(resolveUploadPurging(undefined), DEFAULT_UPLOAD_PURGING)
+  t.same(resolveUploadPurging({ uploadPurging: { dryRun: true, interval: 5 } }), { ...DEFAULT_UPLOAD_PURGING, dryRun: true, interval: 5 })
+  t.match(DEFAULT_UPLOAD_PURGING, { enabled: true, age: 168 * 3600_000, interval: 24 * 3600_000, dryRun: false }, 'distribution\'s defaults')
+})
+
+t.test('validateOptions: rateLimit', async (t) => {
+  t.doesNotThrow(() => validateOptions({ rateLimit: { max: 1 } }))
+  t.doesNotThrow(() => validateOptions({ rateLimit: { max: 100, timeWindow: 1000, keyBy: 'user', allowList: ['10.0.0.1'], cache: 10, keyGenerator: () => 'k' } }))
+  refuses(t, { rateLimit: {} }, 'rateLimit.max', 'max is required')
+  for (const max of [0, -1, 1.5, '10', null]) refuses(t, { rateLimit: { max } }, 'rateLimit.max', `max = ${String(max)}`)
+  refuses(t, { rateLimit: { max: 1, timeWindow: 0 } }, 'rateLimit.timeWindow')
+  refuses(t, { rateLimit: { max: 1, timeWindow: '1 minute' } }, 'rateLimit.timeWindow')
+  refuses(t, { rateLimit: { max: 1, keyBy: 'token' } }, 'rateLimit.keyBy')
+  refuses(t, { rateLimit: { max: 1, keyGenerator: 'ip' } }, 'rateLimit.keyGenerator')
+  refuses(t, { rateLimit: { max: 1, allowList: '10.0.0.1' } }, 'rateLimit.allowList')
+  refuses(t, { rateLimit: { max: 1, ban: 3 } }, 'rateLimit.ban', 'unknown key')
+  refuses(t, { rateLimit: 100 }, 'rateLimit')
+  refuses(t, { rateLimit: true }, 'rateLimit')
+})
+
+t.test('validateOptions: metrics', async (t) => {
+  t.doesNotThrow(() => validateOptions({ metrics: true }))
+  t.doesNotThrow(() => validateOptions({ metrics: false }))
+  t.doesNotThrow(() => validateOptions({ metrics: { register: new Registry(), prefix: 'oci_', collectDefaultMetrics: true, enabled: true } }))
+  t.doesNotThrow(() => validateOptions({ metrics: { prefix: '' } }), 'no prefix at all')
+  for (const prefix of ['1x', 'a-b', 'a b', 'ü']) refuses(t, { metrics: { prefix } }, 'metrics.prefix', `prefix ${prefix}`)
+  refuses(t, { metrics: { register: {} } }, 'metrics.register')
+  refuses(t, { metrics: { register: 'default' } }, 'metrics.register')
+  refuses(t, { metrics: { collectDefaultMetrics: 'yes' } }, 'metrics.collectDefaultMetrics')
+  refuses(t, { metrics: { path: '/metrics' } }, 'metrics.path', 'the route is the host\'s to place')
+  refuses(t, { metrics: 'on' }, 'metrics')
+
+  t.equal(resolveMetrics(undefined), undefined)
+  t.equal(resolveMetrics(false), undefined)
+  t.equal(resolveMetrics({ enabled: false, prefix: 'x_' }), undefined)
+  t.same(resolveMetrics(true), { register: undefined, prefix: 'registry_', collectDefaultMetrics: false })
+  const register = new Registry()
+  t.same(resolveMetrics({ register, prefix: 'x_', collectDefaultMetrics: true }), { register, prefix: 'x_', collectDefaultMetrics: true })
+})
+
+t.test('validateOptions: handle', async (t) => {
+  const handle = new RegistryHandle()
+  t.equal(validateOptions({ handle }).handle, handle)
+  refuses(t, { handle: {} }, 'handle')
+  refuses(t, { handle: { app: {} } }, 'handle')
+  handle.attach({} as never)
+  refuses(t, { handle }, 'handle', 'a handle already in use')
 })

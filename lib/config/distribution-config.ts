@@ -28,11 +28,28 @@ export interface DistributionConfig {
   shutdownTimeoutMs?: number
   /** Fastify's `trustProxy` (from `http.trustproxy`, an extension of ours); off unless configured. */
   trustProxy: boolean | string[]
+  /** The debug server (from `http.debug.addr`); none when unset. */
+  debug?: DebugServerConfig
   /** Everything that was configured but is ignored: unknown keys and keys not supported yet. */
   warnings: string[]
   /** The configuration file read, if any. */
   configFile?: string
 }
+
+/**
+ * The debug server, as distribution's: its own address, serving the storage
+ * health at `/debug/health` and Prometheus metrics when enabled.
+ */
+export interface DebugServerConfig {
+  listen: { host: string, port: number }
+  /** `http.debug.prometheus.path` (default `/metrics`), when `http.debug.prometheus.enabled`. */
+  metricsPath?: string
+  /** `health.storagedriver` (interval and threshold), when enabled. */
+  storageHealth?: { interval?: number, threshold?: number }
+}
+
+export const DEBUG_HEALTH_PATH = '/debug/health'
+export const DEFAULT_METRICS_PATH = '/metrics'
 
 export const DEFAULT_ADDR = '127.0.0.1:5000'
 export const ENV_PREFIX = 'REGISTRY_'
@@ -299,8 +316,9 @@ function readHttp (http: Section, reader: Reader, result: Partial<DistributionCo
   const prefix = http.string('prefix')
   if (prefix !== undefined && prefix !== '/') reader.warn(http.at('prefix'), 'is not supported yet and is ignored: the registry answers at /v2/')
   http.refuse('tls', 'is not supported yet: refusing to serve plain HTTP where TLS was configured; terminate TLS in a proxy in front of the registry')
+  readRateLimit(http.section('ratelimit'), reader, options)
+  readDebug(http.section('debug'), reader, result, options)
   http.unsupported('headers')
-  http.unsupported('debug')
   http.unsupported('http2')
   http.finish()
 }
@@ -364,19 +382,124 @@ function readStorage (storage: Section, reader: Reader, options: RegistryOptions
   if (enabled !== undefined) options.delete = { enabled }
   deletion.finish()
 
-  const maintenance = storage.section('maintenance')
-  const readOnly = maintenance.section('readonly')
-  if (readOnly.boolean('enabled') === true) {
-    reader.fail(readOnly.at('enabled'), 'is not supported yet: refusing to start a writable registry where a read-only one was configured')
-  }
-  readOnly.finish()
-  for (const key of maintenance.keys()) {
-    if (key !== 'readonly') maintenance.unsupported(key)
-  }
+  readMaintenance(storage.section('maintenance'), reader, options)
   readCache(storage.section('cache'), reader, options)
   storage.unsupported('redirect')
   storage.unsupported('tag')
   storage.finish()
+}
+
+/**
+ * `storage.maintenance`: `readonly.enabled`, and `uploadpurging` (`enabled`,
+ * `age`, `interval`, `dryrun`); a key left out takes distribution's default
+ * (on, 168h, 24h, false), where distribution refuses to start.
+ */
+function readMaintenance (maintenance: Section, reader: Reader, options: RegistryOptions): void {
+  const readOnly = maintenance.section('readonly')
+  const readOnlyEnabled = readOnly.boolean('enabled')
+  readOnly.finish()
+  const purging = maintenance.section('uploadpurging')
+  const uploadPurging: NonNullable<NonNullable<RegistryOptions['maintenance']>['uploadPurging']> = {}
+  const enabled = purging.boolean('enabled')
+  if (enabled !== undefined) uploadPurging.enabled = enabled
+  // Refused rather than taken literally: age 0 would remove uploads in progress, interval 0 would run without pause.
+  const age = readPositiveDuration(purging, 'age', Number.MAX_SAFE_INTEGER)
+  if (age !== undefined) uploadPurging.age = age
+  const interval = readPositiveDuration(purging, 'interval', MAX_TIMER_MS)
+  if (interval !== undefined) uploadPurging.interval = interval
+  const dryRun = purging.boolean('dryrun')
+  if (dryRun !== undefined) uploadPurging.dryRun = dryRun
+  purging.finish()
+  maintenance.finish()
+  if (readOnlyEnabled === undefined && Object.keys(uploadPurging).length === 0) return
+  options.maintenance = {
+    ...(Object.keys(uploadPurging).length === 0 ? {} : { uploadPurging }),
+    ...(readOnlyEnabled === undefined ? {} : { readOnly: { enabled: readOnlyEnabled } })
+  }
+}
+
+/** A Go duration above zero, at most `max` milliseconds. */
+function readPositiveDuration (section: Section, key: string, max: number): number | undefined {
+  const value = section.get(key)
+  if (value === undefined || value === null || value === '') return undefined
+  const ms = typeof value === 'string' ? parseGoDuration(value) : undefined
+  if (ms === undefined) section.reader.fail(section.at(key), `must be a duration like 168h or 30m, got ${typeof value === 'string' ? quote(value) : 'a collection'}`)
+  if (ms <= 0) section.reader.fail(section.at(key), 'must be more than 0')
+  if (ms > max) section.reader.fail(section.at(key), max === MAX_TIMER_MS ? 'must be at most 596h' : 'is too long')
+  return ms
+}
+
+/**
+ * `http.ratelimit` (ours; distribution has none): `max` requests per `window`
+ * (default 1m) per client, keyed by `keyby` (`ip`, the default, or `user`).
+ * `enabled: false` turns a configured limit off.
+ */
+function readRateLimit (rateLimit: Section, reader: Reader, options: RegistryOptions): void {
+  const enabled = rateLimit.boolean('enabled')
+  const max = rateLimit.integer('max')
+  const window = readPositiveDuration(rateLimit, 'window', MAX_TIMER_MS)
+  const keyBy = rateLimit.string('keyby')
+  rateLimit.finish()
+  if (keyBy !== undefined && keyBy !== 'ip' && keyBy !== 'user') reader.fail(rateLimit.at('keyby'), `must be ip or user, got ${quote(keyBy)}`)
+  if (max !== undefined && max < 1) reader.fail(rateLimit.at('max'), 'must be 1 or more')
+  if (enabled === false || (enabled === undefined && max === undefined && window === undefined && keyBy === undefined)) return
+  if (max === undefined) reader.fail(rateLimit.at('max'), 'must be set: the requests one client may make per window')
+  options.rateLimit = { max, ...(window === undefined ? {} : { timeWindow: window }), ...(keyBy === undefined ? {} : { keyBy }) }
+}
+
+/**
+ * `http.debug`: `addr` starts the debug server, which reports storage health
+ * at /debug/health; `prometheus.enabled` adds the metrics at `prometheus.path`.
+ */
+function readDebug (debug: Section, reader: Reader, result: Partial<DistributionConfig>, options: RegistryOptions): void {
+  const addr = debug.string('addr')
+  const prometheus = debug.section('prometheus')
+  const metrics = prometheus.boolean('enabled') === true
+  const path = prometheus.string('path') ?? DEFAULT_METRICS_PATH
+  if (!/^\/[^?#\s]*$/.test(path)) reader.fail(prometheus.at('path'), `must be a path starting with /, got ${quote(path)}`)
+  if (path === DEBUG_HEALTH_PATH) reader.fail(prometheus.at('path'), `must differ from ${DEBUG_HEALTH_PATH}, where the debug server reports health`)
+  prometheus.finish()
+  debug.finish()
+  if (addr === undefined) {
+    if (metrics) reader.warn(prometheus.at('enabled'), 'is ignored: metrics are served by the debug server, and http.debug.addr is not set')
+    return
+  }
+  let listen: { host: string, port: number }
+  try {
+    listen = parseListenAddress(addr)
+  } catch (error) {
+    reader.fail(debug.at('addr'), `${(error as Error).message}, got ${quote(addr)}`)
+  }
+  const main = result.listen
+  if (main !== undefined && listen.port !== 0 && listen.port === main.port && listen.host === main.host) {
+    reader.fail(debug.at('addr'), `must differ from http.addr, got ${quote(addr)} for both`)
+  }
+  result.debug = { listen, ...(metrics ? { metricsPath: path } : {}) }
+  // Process and Node.js metrics beside the registry's, as distribution serves Go's.
+  if (metrics) options.metrics = { collectDefaultMetrics: true }
+}
+
+/**
+ * `health.storagedriver` (`enabled`, `interval`, `threshold`): the periodic
+ * storage check the debug server reports at /debug/health. The `file`, `http`
+ * and `tcp` checks are not supported yet.
+ */
+function readHealth (health: Section, reader: Reader, result: Partial<DistributionConfig>): void {
+  const storage = health.section('storagedriver')
+  const enabled = storage.boolean('enabled') === true
+  const interval = readPositiveDuration(storage, 'interval', MAX_TIMER_MS)
+  const threshold = storage.integer('threshold')
+  if (threshold !== undefined && threshold < 0) reader.fail(storage.at('threshold'), 'must be 0 or more')
+  storage.finish()
+  for (const key of ['file', 'http', 'tcp']) health.unsupported(key)
+  health.finish()
+  if (!enabled) return
+  if (result.debug === undefined) {
+    reader.warn(storage.at('enabled'), `is ignored: storage health is reported at ${DEBUG_HEALTH_PATH} by the debug server, and http.debug.addr is not set`)
+    return
+  }
+  // As in distribution, threshold 0 means any failure.
+  result.debug.storageHealth = { ...(interval === undefined ? {} : { interval }), ...(threshold === undefined || threshold === 0 ? {} : { threshold }) }
 }
 
 /**
@@ -620,8 +743,9 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
   catalog.finish()
 
   readAuth(root.section('auth'), reader, options)
+  readHealth(root.section('health'), reader, result)
   root.refuse('proxy', 'is not supported yet: refusing to start a writable registry where a pull-through cache was configured')
-  for (const key of ['middleware', 'reporting', 'notifications', 'health', 'compatibility', 'validation', 'policy']) {
+  for (const key of ['middleware', 'reporting', 'notifications', 'compatibility', 'validation', 'policy']) {
     root.unsupported(key)
   }
   root.finish()
@@ -631,6 +755,7 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
     listen: result.listen as { host: string, port: number },
     logLevel,
     trustProxy: result.trustProxy ?? false,
+    ...(result.debug === undefined ? {} : { debug: result.debug }),
     ...(result.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: result.shutdownTimeoutMs })
   }
 }

@@ -406,17 +406,122 @@ storage:
 `, {})
   t.same(options.storage, { filesystem: { rootDirectory: '/data' } })
   t.same(options.cache, { links: 'storage' }, 'storage.cache.blobdescriptor: inmemory is the default link cache')
-  t.equal(warnings.length, 3)
-  for (const key of ['storage.filesystem.maxthreads', 'storage.maintenance.uploadpurging', 'storage.redirect']) {
+  t.same(options.maintenance, { uploadPurging: { enabled: true, age: 168 * 3600_000 }, readOnly: { enabled: false } })
+  t.equal(warnings.length, 2)
+  for (const key of ['storage.filesystem.maxthreads', 'storage.redirect']) {
     t.ok(warnings.some((warning) => warning.includes(`"${key}"`) && /not supported yet/.test(warning)), key)
   }
+})
+
+t.test('storage.maintenance: upload purging and read-only mode', async (t) => {
+  t.equal(parseDistributionConfig(undefined, {}).options.maintenance, undefined, 'nothing configured: the plugin\'s defaults, distribution\'s')
+  const full = parseDistributionConfig(`
+storage:
+  inmemory:
+  maintenance:
+    uploadpurging:
+      enabled: true
+      age: 72h
+      interval: 12h
+      dryrun: true
+    readonly:
+      enabled: true
+`, {})
+  t.same(full.options.maintenance, { uploadPurging: { enabled: true, age: 72 * 3600_000, interval: 12 * 3600_000, dryRun: true }, readOnly: { enabled: true } })
+  t.same(full.warnings, [])
+  t.same(parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      enabled: false\n', {}).options.maintenance, { uploadPurging: { enabled: false } })
+  t.same(parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      age: 1000h\n', {}).options.maintenance, { uploadPurging: { age: 1000 * 3600_000 } }, 'an age past the longest timer is fine')
+
+  const env = parseDistributionConfig(undefined, {
+    REGISTRY_STORAGE_MAINTENANCE_READONLY: '{"enabled": true}',
+    REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_INTERVAL: '30m',
+    REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_DRYRUN: 'true'
+  })
+  t.same(env.options.maintenance, { uploadPurging: { interval: 30 * 60_000, dryRun: true }, readOnly: { enabled: true } }, 'from the environment, a mapping value included, as distribution documents')
+  // REGISTRY_STORAGE switching the driver keeps maintenance.
+  t.same(parseDistributionConfig('storage:\n  filesystem:\n    rootdirectory: /x\n  maintenance:\n    readonly:\n      enabled: true\n', { REGISTRY_STORAGE: 'inmemory' }).options.maintenance, { readOnly: { enabled: true } })
+
+  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      age: 0\n', {}), 'storage.maintenance.uploadpurging.age', /more than 0/)
+  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      interval: 0s\n', {}), 'storage.maintenance.uploadpurging.interval', /more than 0/)
+  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      interval: 600h\n', {}), 'storage.maintenance.uploadpurging.interval', /596h/)
+  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      age: a week\n', {}), 'storage.maintenance.uploadpurging.age', /duration/)
+  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      dryrun: maybe\n', {}), 'storage.maintenance.uploadpurging.dryrun', /true or false/)
+  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    readonly:\n      enabled: sometimes\n', {}), 'storage.maintenance.readonly.enabled', /true or false/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: '-1h' }), 'storage.maintenance.uploadpurging.age', /REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE/)
+  const unknown = parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      agee: 1h\n    readonly:\n      enable: true\n    other: 1\n', {})
+  t.equal(unknown.warnings.length, 3)
+  for (const key of ['storage.maintenance.uploadpurging.agee', 'storage.maintenance.readonly.enable', 'storage.maintenance.other']) {
+    t.ok(unknown.warnings.some((warning) => warning.includes(`"${key}"`) && /not a known configuration key/.test(warning)), key)
+  }
+  t.equal(unknown.options.maintenance, undefined, 'a misspelt readonly never turns read-only on nor off')
+})
+
+t.test('http.debug: the debug server, with Prometheus metrics when enabled', async (t) => {
+  const none = parseDistributionConfig('http:\n  debug:\n    prometheus:\n      enabled: true\n', {})
+  t.equal(none.debug, undefined)
+  t.equal(none.options.metrics, undefined)
+  t.ok(none.warnings.some((warning) => warning.includes('"http.debug.prometheus.enabled"') && /http.debug.addr is not set/.test(warning)))
+
+  const debug = parseDistributionConfig('http:\n  addr: :5000\n  debug:\n    addr: 127.0.0.1:5001\n', {})
+  t.same(debug.debug, { listen: { host: '127.0.0.1', port: 5001 } }, 'health only; no metrics')
+  t.equal(debug.options.metrics, undefined)
+  t.same(debug.warnings, [])
+
+  const metrics = parseDistributionConfig('http:\n  debug:\n    addr: :5001\n    prometheus:\n      enabled: true\n', {})
+  t.same(metrics.debug, { listen: { host: '0.0.0.0', port: 5001 }, metricsPath: '/metrics' })
+  t.same(metrics.options.metrics, { collectDefaultMetrics: true }, 'process metrics beside the registry\'s, as distribution serves Go\'s')
+
+  const env = parseDistributionConfig(undefined, { REGISTRY_HTTP_DEBUG_ADDR: 'localhost:5001', REGISTRY_HTTP_DEBUG_PROMETHEUS_ENABLED: 'true', REGISTRY_HTTP_DEBUG_PROMETHEUS_PATH: '/prom' })
+  t.same(env.debug, { listen: { host: 'localhost', port: 5001 }, metricsPath: '/prom' })
+
+  configError(t, () => parseDistributionConfig('http:\n  debug:\n    addr: nowhere\n', {}), 'http.debug.addr', /host:port/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_HTTP_DEBUG_ADDR: '127.0.0.1:5000' }), 'http.debug.addr', /must differ from http.addr/)
+  configError(t, () => parseDistributionConfig('http:\n  debug:\n    addr: :5001\n    prometheus:\n      path: metrics\n', {}), 'http.debug.prometheus.path', /starting with \//)
+  configError(t, () => parseDistributionConfig('http:\n  debug:\n    addr: :5001\n    prometheus:\n      path: /debug/health\n', {}), 'http.debug.prometheus.path', /must differ/)
+  configError(t, () => parseDistributionConfig('http:\n  debug:\n    addr: :5001\n    prometheus:\n      enabled: yes please\n', {}), 'http.debug.prometheus.enabled', /true or false/)
+  t.ok(parseDistributionConfig('http:\n  debug:\n    addr: :5001\n    pprof:\n      enabled: true\n', {}).warnings.some((warning) => warning.includes('"http.debug.pprof"')))
+})
+
+t.test('health.storagedriver: the storage check the debug server reports', async (t) => {
+  const checked = parseDistributionConfig('http:\n  debug:\n    addr: :5001\nhealth:\n  storagedriver:\n    enabled: true\n    interval: 30s\n    threshold: 3\n', {})
+  t.same(checked.debug, { listen: { host: '0.0.0.0', port: 5001 }, storageHealth: { interval: 30_000, threshold: 3 } })
+  t.same(checked.warnings, [])
+  const defaults = parseDistributionConfig(undefined, { REGISTRY_HTTP_DEBUG_ADDR: ':5001', REGISTRY_HEALTH_STORAGEDRIVER_ENABLED: 'true', REGISTRY_HEALTH_STORAGEDRIVER_THRESHOLD: '0' })
+  t.same(defaults.debug?.storageHealth, {}, 'threshold 0 is any failure, the default')
+  const off = parseDistributionConfig('http:\n  debug:\n    addr: :5001\nhealth:\n  storagedriver:\n    enabled: false\n    interval: 30s\n', {})
+  t.equal(off.debug?.storageHealth, undefined)
+
+  const nowhere = parseDistributionConfig('health:\n  storagedriver:\n    enabled: true\n', {})
+  t.equal(nowhere.debug, undefined)
+  t.ok(nowhere.warnings.some((warning) => warning.includes('"health.storagedriver.enabled"') && /http.debug.addr is not set/.test(warning)))
+
+  const unsupported = parseDistributionConfig('health:\n  file:\n    - file: /tmp/down\n  http:\n    - uri: http://x\n  tcp:\n    - addr: x:1\n', {})
+  for (const key of ['health.file', 'health.http', 'health.tcp']) {
+    t.ok(unsupported.warnings.some((warning) => warning.includes(`"${key}"`) && /not supported yet/.test(warning)), key)
+  }
+  configError(t, () => parseDistributionConfig('health:\n  storagedriver:\n    interval: 0s\n', {}), 'health.storagedriver.interval', /more than 0/)
+  configError(t, () => parseDistributionConfig('health:\n  storagedriver:\n    threshold: -1\n', {}), 'health.storagedriver.threshold', /0 or more/)
+})
+
+t.test('http.ratelimit (an extension): per-client limits, off unless configured', async (t) => {
+  t.equal(parseDistributionConfig(undefined, {}).options.rateLimit, undefined)
+  t.same(parseDistributionConfig('http:\n  ratelimit:\n    max: 100\n', {}).options.rateLimit, { max: 100 })
+  t.same(parseDistributionConfig('http:\n  ratelimit:\n    max: 100\n    window: 10s\n    keyby: user\n', {}).options.rateLimit, { max: 100, timeWindow: 10_000, keyBy: 'user' })
+  t.same(parseDistributionConfig(undefined, { REGISTRY_HTTP_RATELIMIT_MAX: '5', REGISTRY_HTTP_RATELIMIT_WINDOW: '1m' }).options.rateLimit, { max: 5, timeWindow: 60_000 })
+  t.equal(parseDistributionConfig('http:\n  ratelimit:\n    enabled: false\n    max: 100\n', {}).options.rateLimit, undefined)
+  t.same(parseDistributionConfig('http:\n  ratelimit:\n    enabled: true\n    max: 1\n', {}).warnings, [])
+  configError(t, () => parseDistributionConfig('http:\n  ratelimit:\n    window: 1m\n', {}), 'http.ratelimit.max', /must be set/)
+  configError(t, () => parseDistributionConfig('http:\n  ratelimit:\n    enabled: true\n', {}), 'http.ratelimit.max', /must be set/)
+  configError(t, () => parseDistributionConfig('http:\n  ratelimit:\n    max: 0\n', {}), 'http.ratelimit.max', /1 or more/)
+  configError(t, () => parseDistributionConfig('http:\n  ratelimit:\n    max: lots\n', {}), 'http.ratelimit.max', /integer/)
+  configError(t, () => parseDistributionConfig('http:\n  ratelimit:\n    max: 1\n    keyby: token\n', {}), 'http.ratelimit.keyby', /ip or user/)
+  configError(t, () => parseDistributionConfig('http:\n  ratelimit:\n    max: 1\n    window: 0\n', {}), 'http.ratelimit.window', /more than 0/)
 })
 
 t.test('settings whose absence would let in what the operator kept out stop the registry', async (t) => {
   configError(t, () => parseDistributionConfig('auth:\n  ldap:\n    url: ldap://x\n', {}), 'auth.ldap', /refusing/)
   configError(t, () => parseDistributionConfig('http:\n  tls:\n    certificate: /c.pem\n    key: /k.pem\n', {}), 'http.tls', /refusing/)
   configError(t, () => parseDistributionConfig('proxy:\n  remoteurl: https://registry-1.docker.io\n', {}), 'proxy', /refusing/)
-  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    readonly:\n      enabled: true\n', {}), 'storage.maintenance.readonly.enabled', /refusing/)
   configError(t, () => parseDistributionConfig(undefined, { REGISTRY_AUTH: 'htpasswd' }), 'auth.htpasswd.realm', /REGISTRY_AUTH/)
   t.same(parseDistributionConfig('auth: {}\nhttp:\n  tls: {}\n', {}).warnings, [], 'empty sections are nothing configured')
 })
