@@ -24,6 +24,8 @@ import { countStorageErrors } from './operations/counted-storage.js'
 import { UploadPurger } from './operations/upload-purger.js'
 import type { RedisParts } from './redis/create.js'
 import type { UrlBuilderOptions } from '../routes/url-builder.js'
+import { RegistryEvents } from './events/registry-events.js'
+import { createNotifications, type Notifications } from './notifications/notifications.js'
 
 function createDriver (storage: RegistryOptions['storage']): StorageDriver {
   if (storage === undefined) return new FilesystemDriver({ rootDirectory: DEFAULT_ROOT_DIRECTORY })
@@ -84,6 +86,10 @@ export class App {
   readonly metrics: RegistryMetrics | undefined
   /** Removes old unfinished uploads on a schedule (`maintenance.uploadPurging`), from `start` to `close`. */
   readonly uploadPurger: UploadPurger
+  /** The registry's events (push, pull, delete, mount), for in-process listeners: `app.events.on('push', ...)`. */
+  readonly events: RegistryEvents
+  /** The webhook endpoints of the `notifications` option, when one is enabled. */
+  readonly notifications: Notifications | undefined
   readonly #redis: RedisParts | undefined
   readonly #log: FastifyBaseLogger
 
@@ -149,6 +155,9 @@ export class App {
     // Read-only means storage is left as it is: purging would write to it.
     this.uploadPurger = new UploadPurger({ ...purging, enabled: purging.enabled && !this.readOnly, driver: this.storage, log })
     this.#log = log
+    this.events = new RegistryEvents({ log, includeReferences: options.notifications?.events?.includereferences === true })
+    this.notifications = createNotifications(options.notifications, log)
+    this.notifications?.attach(this.events)
   }
 
   /** Starts the background work (upload purging); called when the Fastify instance is ready. */
@@ -160,6 +169,8 @@ export class App {
   /** Stops the background work and releases what the App opened (the Redis connection, its metrics); called when the Fastify instance closes. */
   async close (): Promise<void> {
     await this.uploadPurger.stop()
+    // Delivers the webhook events still queued, each endpoint within its queuepurgetimeout.
+    await this.notifications?.close()
     this.metrics?.close()
     await this.#redis?.close()
   }

@@ -11,6 +11,7 @@ import { RegistryConfigError } from './config-error.js'
 import { validateAuthOptions, type AuthOptions } from './auth/auth-options.js'
 import { resolveS3Options, S3OptionError, type S3DriverOptions } from './storage/s3-options.js'
 import { RegistryHandle } from './operations/handle.js'
+import { validateNotificationsOptions, type NotificationsOptions } from './notifications/options.js'
 
 export { RegistryConfigError }
 
@@ -266,6 +267,12 @@ export interface RegistryOptions {
    * One handle per registry.
    */
   handle?: RegistryHandle
+  /**
+   * Webhook notifications in distribution's format: `endpoints` (each with its
+   * own queue, retries and ignore rules) and `events.includereferences`. Off
+   * when unset. In-process listeners use `app.events` (through a `handle`).
+   */
+  notifications?: NotificationsOptions
   /** Decides who may do what. Default: open (every request is let in). Not together with `auth`. */
   accessController?: AccessController
   /**
@@ -438,7 +445,7 @@ function validateS3Config (s3: unknown): void {
 export function validateOptions (options: unknown): RegistryOptions {
   if (options === undefined || options === null) return {}
   if (typeof options !== 'object' || Array.isArray(options)) throw new RegistryConfigError('options', 'must be an object')
-  const { storage, uploadState, accessController, auth, redis, rateLimit, metrics, handle, ...data } = options as Record<string, unknown>
+  const { storage, uploadState, accessController, auth, redis, rateLimit, metrics, handle, notifications, ...data } = options as Record<string, unknown>
 
   const known = new Set(['delete', 'http', 'limits', 'cache', 'maintenance', 'prefix', 'logLevel'])
   for (const key of Object.keys(data)) {
@@ -481,6 +488,7 @@ export function validateOptions (options: unknown): RegistryOptions {
     validateAuthOptions(auth)
   }
   validateOperations(rateLimit, metrics, handle)
+  if (notifications !== undefined) validateNotificationsOptions(notifications)
   return options as RegistryOptions
 }
 

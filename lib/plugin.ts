@@ -11,6 +11,7 @@ import { validateOptions, type RegistryOptions } from './options.js'
 import { createRateLimit } from './operations/rate-limit.js'
 import { refuseWrites } from './operations/read-only.js'
 import { recordRequestMetrics } from './operations/request-metrics.js'
+import { eventFor } from './events/event-for.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -45,6 +46,14 @@ const registryPlugin: FastifyPluginAsync<RegistryOptions> = async (instance: Fas
 
   instance.addHook('onRequest', async (_request, reply) => {
     reply.header(API_VERSION_HEADER, 'registry/2.0')
+  })
+
+  // Events are made in one place, from completed responses: the client has its answer
+  // before any listener or webhook hears of it, so neither can delay a request.
+  instance.addHook('onResponse', async (request, reply) => {
+    if (!app.events.active) return
+    const event = await eventFor(request, reply, { instanceID: app.events.instanceID, includeReferences: app.events.includeReferences, lookups: app })
+    if (event !== undefined) app.events.publish(event)
   })
 
   // Keyed by address: first, so it also limits requests that fail to resolve or to authenticate.

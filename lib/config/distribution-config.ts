@@ -15,6 +15,7 @@ import { DEFAULT_ROOT_DIRECTORY, parseRedisAddress, RegistryConfigError, type Re
 import type { AuthOptions, TokenAuthOptions } from '../auth/auth-options.js'
 import { signingAlgorithmProblem, type SigningAlgorithm } from '../auth/signing-algorithms.js'
 import { resolveS3Options, S3OptionError, type S3DriverOptions } from '../storage/s3-options.js'
+import { readNotificationsConfig } from '../notifications/distribution-config.js'
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug'
 
@@ -745,7 +746,10 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
   readAuth(root.section('auth'), reader, options)
   readHealth(root.section('health'), reader, result)
   root.refuse('proxy', 'is not supported yet: refusing to start a writable registry where a pull-through cache was configured')
-  for (const key of ['middleware', 'reporting', 'notifications', 'compatibility', 'validation', 'policy']) {
+  const notifications = readNotificationsConfig(root.get('notifications'))
+  if (notifications.options !== undefined) options.notifications = notifications.options
+  reader.warnings.push(...notifications.warnings)
+  for (const key of ['middleware', 'reporting', 'compatibility', 'validation', 'policy']) {
     root.unsupported(key)
   }
   root.finish()
