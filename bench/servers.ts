@@ -157,7 +157,9 @@ export async function startOursS3 (s3: BenchBucket, options: OursOptions = {}): 
     REGISTRY_STORAGE_S3_BUCKET: s3.bucket,
     REGISTRY_STORAGE_S3_ACCESSKEY: s3.accessKey,
     REGISTRY_STORAGE_S3_SECRETKEY: s3.secretKey,
-    REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true'
+    REGISTRY_STORAGE_S3_FORCEPATHSTYLE: 'true',
+    // Streamed through the registry, as distribution is configured here: the rows compare the registries, not RGW.
+    REGISTRY_STORAGE_REDIRECT_DISABLE: 'true'
   }, s3.dropBlob, options, 'our registry on S3')
 }
 
@@ -165,6 +167,8 @@ async function startStandalone (storageEnv: Record<string, string>, dropBlob: Ta
   const port = await freePort()
   const nodeArgs = options.cpuProfDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`]
   const spawned = spawnTracked(process.execPath, [...nodeArgs, STANDALONE_SCRIPT], {
+    // The README's setting for push-heavy loads (npm start sets it too): libuv's 4 threads queue concurrent fsyncs.
+    UV_THREADPOOL_SIZE: '16',
     ...process.env,
     REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`,
     ...storageEnv,

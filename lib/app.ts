@@ -79,6 +79,8 @@ export class App {
   readonly limits: ResolvedLimits
   readonly uploadSlots: UploadSlots
   readonly deleteEnabled: boolean
+  /** Whether blob GETs are sent to the storage's signed URL (when the driver can sign one). */
+  readonly redirects: boolean
   readonly urlOptions: UrlBuilderOptions
   /** Read-only mode (`maintenance.readOnly.enabled`): writes are refused, and uploads are not purged. */
   readonly readOnly: boolean
@@ -149,6 +151,7 @@ export class App {
     this.uploadState = redis?.uploadState ?? createUploadState(options.uploadState, log)
     this.#redis = redis
     this.deleteEnabled = options.delete?.enabled === true
+    this.redirects = options.redirect?.disable !== true && this.storage.redirectURL !== undefined
     this.urlOptions = { host: options.http?.host, relative: options.http?.relativeURLs === true, prefix }
     this.readOnly = options.maintenance?.readOnly?.enabled === true
     const purging = resolveUploadPurging(options.maintenance)

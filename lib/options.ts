@@ -202,6 +202,7 @@ export function resolveMetrics (metrics: RegistryOptions['metrics']): ResolvedMe
 export const RegistryDataOptionsSchema = Type.Object({
   maintenance: Type.Optional(MaintenanceOptionsSchema),
   delete: Type.Optional(Type.Object({ enabled: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+  redirect: Type.Optional(Type.Object({ disable: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
   http: Type.Optional(Type.Object({
     /** Absolute base URL used in `Location` headers, for example `https://registry.example.com`. */
     host: Type.Optional(Type.String({ pattern: '^https?://[^/?#]+/?$' })),
@@ -239,6 +240,13 @@ export interface RegistryOptions {
   storage?: StorageDriver | StorageConfig
   /** Blob and manifest deletion; off by default, as in CNCF distribution. */
   delete?: { enabled?: boolean }
+  /**
+   * Blob GETs answer 307 to a URL the storage signs (S3), so the bytes do not pass
+   * through the registry, as in CNCF distribution; only with a driver that can sign
+   * (`redirectURL`). `disable: true` streams them instead, for clients that cannot
+   * reach the storage. HEAD is always answered by the registry.
+   */
+  redirect?: { disable?: boolean }
   /**
    * How upload state is carried between requests: a provider, the shared
    * secret of the default HMAC provider, or `{ redis: true }` to keep it in
@@ -447,7 +455,7 @@ export function validateOptions (options: unknown): RegistryOptions {
   if (typeof options !== 'object' || Array.isArray(options)) throw new RegistryConfigError('options', 'must be an object')
   const { storage, uploadState, accessController, auth, redis, rateLimit, metrics, handle, notifications, ...data } = options as Record<string, unknown>
 
-  const known = new Set(['delete', 'http', 'limits', 'cache', 'maintenance', 'prefix', 'logLevel'])
+  const known = new Set(['delete', 'redirect', 'http', 'limits', 'cache', 'maintenance', 'prefix', 'logLevel'])
   for (const key of Object.keys(data)) {
     if (!known.has(key)) throw new RegistryConfigError(key, 'is not a known option')
   }

@@ -11,13 +11,15 @@ export const getBlob: RouteHandler = async (request, reply, context, app) => {
   const blob = await app.blobs.statInRepository(context.repository, digest)
   if (blob === undefined) throw new RegistryError('BLOB_UNKNOWN', { detail: { digest: digest.digest } })
   const etag = `"${digest.digest}"`
-  reply.headers({
-    'Docker-Content-Digest': digest.digest,
-    ETag: etag,
-    'Accept-Ranges': 'bytes',
-    'Cache-Control': 'max-age=31536000'
-  })
+  reply.header('Docker-Content-Digest', digest.digest).header('ETag', etag)
   if (etagMatches(headerValue(request, 'if-none-match'), etag)) return await reply.code(304).send()
+  if (request.method === 'GET' && app.redirects) {
+    // The signed URL expires (20 minutes on S3): the redirect itself must not be cached. A Range header travels with the client.
+    const location = await app.blobs.redirectURL(digest)
+    if (location !== undefined) return await reply.code(307).headers({ Location: location, 'Cache-Control': 'no-store', 'Content-Length': 0 }).send()
+  }
+  // Content addressed: the bytes behind this URL never change.
+  reply.header('Accept-Ranges', 'bytes').header('Cache-Control', 'max-age=31536000')
   reply.type('application/octet-stream')
   const range = parseRange(headerValue(request, 'range'), blob.size)
   const start = range?.start ?? 0

@@ -423,3 +423,10 @@ t.test('validateOptions: handle', async (t) => {
   handle.attach({} as never)
   refuses(t, { handle }, 'handle', 'a handle already in use')
 })
+
+t.test('redirect: only { disable: boolean }', async (t) => {
+  t.same(validateOptions({ redirect: { disable: true } }), { redirect: { disable: true } })
+  for (const redirect of [{ disable: 'yes' }, { enabled: true }, true]) {
+    t.throws(() => validateOptions({ redirect }), RegistryConfigError, JSON.stringify(redirect))
+  }
+})

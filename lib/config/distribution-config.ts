@@ -385,7 +385,10 @@ function readStorage (storage: Section, reader: Reader, options: RegistryOptions
 
   readMaintenance(storage.section('maintenance'), reader, options)
   readCache(storage.section('cache'), reader, options)
-  storage.unsupported('redirect')
+  const redirect = storage.section('redirect')
+  const disable = redirect.boolean('disable')
+  if (disable !== undefined) options.redirect = { disable }
+  redirect.finish()
   storage.unsupported('tag')
   storage.finish()
 }

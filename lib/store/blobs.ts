@@ -84,6 +84,11 @@ export class BlobStore {
     }
   }
 
+  /** A URL the client can fetch the blob's data from directly; undefined when the driver cannot sign one. */
+  async redirectURL (digest: ParsedDigest): Promise<string | undefined> {
+    return await this.#driver.redirectURL?.(paths.blobData(digest), 'GET')
+  }
+
   /** The blob's data opened for positioned reads; undefined when the driver only streams (use `reader`). */
   async open (digest: ParsedDigest): Promise<RandomAccessFile | undefined> {
     return await this.#driver.openFile?.(paths.blobData(digest))

@@ -8,7 +8,7 @@
 // REGISTRY_* variable selects it, so the standalone cannot be configured with it.
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -71,12 +71,11 @@ async function manifestDigest (base: string, name: string, reference: string, me
   return digest
 }
 
-/** The digest of a blob's bytes as served, or the status when it is not 200. */
+/** The digest of a blob's bytes as served (following the registry's redirect to S3, as clients do), or the status when it is not 200. */
 async function blobDigest (base: string, name: string, digest: string): Promise<string | number> {
-  const response = await request(`${base}/v2/${name}/blobs/${digest}`)
-  const hash = createHash('sha256')
-  for await (const chunk of response.body) hash.update(chunk as Buffer)
-  return response.statusCode === 200 ? `sha256:${hash.digest('hex')}` : response.statusCode
+  const response = await fetch(`${base}/v2/${name}/blobs/${digest}`)
+  const body = Buffer.from(await response.arrayBuffer())
+  return response.status === 200 ? sha256(body) : response.status
 }
 
 /** A small image (config and one layer, pushed monolithically) and its manifest under `tag`, all through `base`. */

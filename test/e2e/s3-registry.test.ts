@@ -110,12 +110,16 @@ t.test('two standalone registries on one S3 bucket', async (t) => {
     t.equal(status.range, `0-${content.length - 1}`, 'the other instance sees every byte')
     const put = await uploadRequest(`${onInstance(location, b.url)}&digest=${digest}`, 'PUT')
     t.equal(put.status, 201, put.body)
-    const pulled = await request(`${a.url}/v2/apps/chunked/blobs/${digest}`)
-    t.equal(pulled.statusCode, 200)
-    t.equal(`sha256:${createHash('sha256').update(Buffer.from(await pulled.body.arrayBuffer())).digest('hex')}`, digest)
-    const ranged = await request(`${b.url}/v2/apps/chunked/blobs/${digest}`, { headers: { range: `bytes=${8 * MiB - 2}-${8 * MiB + 1}` } })
-    t.equal(ranged.statusCode, 206)
-    t.same(Buffer.from(await ranged.body.arrayBuffer()), content.subarray(8 * MiB - 2, 8 * MiB + 2), 'a range across a seam')
+    // Blob GETs are redirected to the bucket (storage.redirect); fetch follows, as clients do.
+    const redirected = await request(`${a.url}/v2/apps/chunked/blobs/${digest}`)
+    await redirected.body.dump()
+    t.equal(redirected.statusCode, 307)
+    const pulled = await fetch(`${a.url}/v2/apps/chunked/blobs/${digest}`)
+    t.equal(pulled.status, 200)
+    t.equal(`sha256:${createHash('sha256').update(Buffer.from(await pulled.arrayBuffer())).digest('hex')}`, digest)
+    const ranged = await fetch(`${b.url}/v2/apps/chunked/blobs/${digest}`, { headers: { range: `bytes=${8 * MiB - 2}-${8 * MiB + 1}` } })
+    t.equal(ranged.status, 206)
+    t.same(Buffer.from(await ranged.arrayBuffer()), content.subarray(8 * MiB - 2, 8 * MiB + 2), 'a range across a seam')
   })
 
   await t.test('deleted on one instance, gone on the other', async (t) => {
