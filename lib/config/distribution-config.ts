@@ -868,7 +868,7 @@ export async function loadDistributionConfig (configFile: string | undefined, en
  */
 export function configFileFromArgs (argv: readonly string[], env: NodeJS.ProcessEnv = {}): string | undefined {
   const args = argv[0] === 'serve' ? argv.slice(1) : [...argv]
-  if (args[0] === 'garbage-collect') throw new RegistryConfigError('command line', 'asks for garbage-collect, which is not supported yet')
+  if (args[0] === 'garbage-collect') throw new RegistryConfigError('command line', 'asks for garbage-collect, a command of its own: fastify-oci-registry garbage-collect [config.yml]')
   const flag = args.find((arg) => arg.startsWith('-') && arg !== '-')
   if (flag !== undefined) throw new RegistryConfigError('command line', `has an unknown flag ${quote(flag)}; usage: [serve] [config.yml]`)
   if (args.length > 1) throw new RegistryConfigError('command line', `takes one configuration file path, got ${args.length} arguments`)

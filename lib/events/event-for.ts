@@ -49,7 +49,8 @@ export function eventAction (request: FastifyRequest, reply: FastifyReply): Even
       if (method === 'DELETE') return status === 202 ? 'delete' : undefined
       return undefined
     case 'blob':
-      if (method === 'GET') return (status === 200 || status === 206) && finished(reply) ? 'pull' : undefined
+      // A 307 sends the client to the storage for the bytes: still a pull, as distribution counts it.
+      if (method === 'GET') return (status === 200 || status === 206 || status === 307) && finished(reply) ? 'pull' : undefined
       if (method === 'DELETE') return status === 202 ? 'delete' : undefined
       return undefined
     case 'blob-upload-chunk':
@@ -136,8 +137,10 @@ async function targetOf (action: EventAction, request: FastifyRequest, reply: Fa
 
   const target: EventTarget = { repository, digest: digest.digest }
   let size: number | undefined
-  if (action === 'pull') {
+  if (action === 'pull' && reply.statusCode !== 307) {
     size = totalOfRange(responseHeader(reply, 'content-range')) ?? toSize(responseHeader(reply, 'content-length'))
+  } else if (action === 'pull') {
+    if (options.lookups !== undefined) size = (await lookup(context, async () => await options.lookups!.blobs.stat(digest)))?.size
   } else {
     if (action === 'mount') target.fromRepository = queryValue(request, 'from')
     // A monolithic upload's body is the whole blob; a chunked upload's last request carries only its end.

@@ -4,12 +4,17 @@ import t from 'tap'
 import { request } from 'undici'
 import { buildRegistry, pushBlob, randomBlob, sha256 } from '../helpers/registry.js'
 import { createTestBucket, s3Options } from '../helpers/ceph.js'
+import { RegistryHandle } from '../../lib/operations/handle.js'
+import type { RegistryEvent } from '../../lib/events/event.js'
 
 t.test('a blob GET is a 307 to a signed URL that serves the bytes, ranges included', async (t) => {
   const { bucket, remove } = await createTestBucket('oci-redirect')
   t.teardown(remove)
-  const app = await buildRegistry({ storage: { s3: s3Options(bucket) } })
+  const handle = new RegistryHandle()
+  const app = await buildRegistry({ storage: { s3: s3Options(bucket) }, handle })
   t.teardown(async () => await app.close())
+  const pulls: RegistryEvent[] = []
+  handle.app.events.on('pull', (event) => { pulls.push(event) })
   const { content, digest } = randomBlob(300 * 1024)
   t.equal(await pushBlob(app, 'team/app', content), digest)
   const url = `/v2/team/app/blobs/${digest}`
@@ -19,6 +24,10 @@ t.test('a blob GET is a 307 to a signed URL that serves the bytes, ranges includ
   t.equal(get.headers['docker-content-digest'], digest)
   t.equal(get.headers['cache-control'], 'no-store', 'a signed URL expires: the redirect is not cached')
   t.equal(get.body, '')
+  // Events are published after the response, once their size is looked up.
+  for (let i = 0; i < 100 && pulls.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  t.equal(pulls.length, 1, 'a redirected GET is a pull, as distribution counts it')
+  t.match(pulls[0]?.target, { digest, repository: 'team/app', size: content.length })
   const location = String(get.headers.location)
   t.match(location, /X-Amz-Signature=/, 'presigned')
 
