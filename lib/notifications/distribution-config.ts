@@ -9,6 +9,7 @@
 import { RegistryConfigError } from '../config-error.js'
 import { EVENT_ACTIONS, type EventAction } from '../events/event.js'
 import { validateNotificationsOptions, type NotificationEndpointOptions, type NotificationsOptions } from './options.js'
+import { parseGoDuration } from '../config/go-duration.js'
 
 export interface NotificationsConfig {
   /** The option, or undefined when the section configures nothing. */
@@ -35,25 +36,6 @@ function describe (value: unknown): string {
   if (Array.isArray(value)) return 'a list'
   if (isMap(value)) return 'a mapping'
   return String(value)
-}
-
-const DURATION_UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, μs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }
-
-/** A Go duration (`1m30s`, `250ms`, `0`) in milliseconds, rounded up; undefined when it is not one. */
-function parseDuration (text: string): number | undefined {
-  if (text === '0' || text === '+0') return 0
-  const part = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y
-  let index = text.startsWith('+') ? 1 : 0
-  if (index >= text.length) return undefined
-  let nanoseconds = 0
-  while (index < text.length) {
-    part.lastIndex = index
-    const match = part.exec(text)
-    if (match === null) return undefined
-    nanoseconds += Number.parseFloat(match[1]) * DURATION_UNIT_NS[match[2]]
-    index = part.lastIndex
-  }
-  return Math.ceil(nanoseconds / 1e6)
 }
 
 /** One mapping of the section; remembers which keys were read so the rest can be reported. */
@@ -115,7 +97,7 @@ class Section {
   duration (key: string): number | undefined {
     const value = this.get(key)
     if (isUnset(value)) return undefined
-    const ms = typeof value === 'string' ? parseDuration(value.trim()) : undefined
+    const ms = typeof value === 'string' ? parseGoDuration(value.trim()) : undefined
     if (ms === undefined) {
       const bare = typeof value === 'number' || (typeof value === 'string' && /^\d+$/.test(value.trim()))
       this.fail(key, `must be a duration like 1s or 500ms, got ${describe(value)}${bare ? ' (a number without a unit would be nanoseconds in distribution)' : ''}`)
