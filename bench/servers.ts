@@ -200,33 +200,23 @@ export async function startDistribution (root: string, configDir: string): Promi
  * than sending the client to a presigned S3 URL. No blob descriptor cache.
  */
 export function distributionS3Config (s3: BenchBucket, port: number, secret: string): string {
-  return [
-    'version: 0.1',
-    'log:',
-    '  level: warn',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  s3:',
-    `    region: ${JSON.stringify(s3.region)}`,
-    `    regionendpoint: ${JSON.stringify(s3.endpoint)}`,
-    `    bucket: ${JSON.stringify(s3.bucket)}`,
-    `    accesskey: ${JSON.stringify(s3.accessKey)}`,
-    `    secretkey: ${JSON.stringify(s3.secretKey)}`,
-    `    secure: ${String(s3.endpoint.startsWith('https:'))}`,
-    '    v4auth: true',
-    '  redirect:',
-    '    disable: true',
-    '  delete:',
-    '    enabled: false',
-    '  maintenance:',
-    '    uploadpurging:',
-    '      enabled: false',
-    'http:',
-    `  addr: 127.0.0.1:${port}`,
-    `  secret: ${JSON.stringify(secret)}`,
-    ''
-  ].join('\n')
+  return distributionConfig({
+    storage: [
+      '  s3:',
+      `    region: ${JSON.stringify(s3.region)}`,
+      `    regionendpoint: ${JSON.stringify(s3.endpoint)}`,
+      `    bucket: ${JSON.stringify(s3.bucket)}`,
+      `    accesskey: ${JSON.stringify(s3.accessKey)}`,
+      `    secretkey: ${JSON.stringify(s3.secretKey)}`,
+      `    secure: ${String(s3.endpoint.startsWith('https:'))}`,
+      '    v4auth: true',
+      '  redirect:',
+      '    disable: true'
+    ],
+    port,
+    secret,
+    deleteEnabled: false
+  })
 }
 
 /** CNCF distribution 2.8 on its own S3 bucket. */

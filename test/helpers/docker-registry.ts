@@ -34,8 +34,11 @@ export interface RunningDistribution {
 /**
  * A docker-registry (distribution 2.8) configuration on a loopback port, with
  * upload purging off so it never removes another server's uploads mid-test.
+ * Storage is a filesystem root, or `storage`: the YAML lines of another driver
+ * section, indented under `storage:`.
  */
-export function distributionConfig (options: { rootDirectory: string, port: number, secret: string, deleteEnabled: boolean }): string {
+export function distributionConfig (options: { rootDirectory: string, port: number, secret: string, deleteEnabled: boolean } | { storage: string[], port: number, secret: string, deleteEnabled: boolean }): string {
+  const storage = 'storage' in options ? options.storage : ['  filesystem:', `    rootdirectory: ${JSON.stringify(options.rootDirectory)}`]
   return [
     'version: 0.1',
     'log:',
@@ -43,8 +46,7 @@ export function distributionConfig (options: { rootDirectory: string, port: numb
     '  accesslog:',
     '    disabled: true',
     'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${JSON.stringify(options.rootDirectory)}`,
+    ...storage,
     '  delete:',
     `    enabled: ${String(options.deleteEnabled)}`,
     '  maintenance:',
