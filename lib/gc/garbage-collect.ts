@@ -33,7 +33,7 @@
  */
 import type { StorageDriver } from '../storage/driver.js'
 import type { ParsedDigest } from '../digest.js'
-import { listRepositories } from './repositories.js'
+import { RepositoryStore } from '../store/repositories.js'
 import { scanRepository, type RepositoryScan } from './repository-scan.js'
 import { inventoryBlobs, type StoredBlob } from './blob-inventory.js'
 import { ManifestReferencesCache, MISSING } from './manifest-references-cache.js'
@@ -210,7 +210,7 @@ class Collector {
   /** Every repository with its revisions' references loaded; counts them the first time. */
   async #scanAll (count: boolean): Promise<RepositoryScan[]> {
     const scans: RepositoryScan[] = []
-    for (const name of await listRepositories(this.#driver)) {
+    for (const name of await new RepositoryStore(this.#driver).list()) {
       const scan = await scanRepository(this.#driver, name, { tags: this.#deleteUntagged })
       await forEachLimit(scan.revisions.values(), this.#concurrency, async (link) => {
         const references = await this.#references.load(link.digest)
