@@ -32,13 +32,13 @@ export class BlobStore {
   /** The blob in global storage, or undefined. */
   async stat (digest: ParsedDigest): Promise<BlobDescriptor | undefined> {
     const path = paths.blobData(digest)
-    if (this.#sizes === undefined) return await this.#statStorage(digest)
-    return await this.#sizes.read(path, async () => await this.#statStorage(digest))
+    if (this.#sizes === undefined) return await this.#statStorage(digest, path)
+    return await this.#sizes.read(path, async () => await this.#statStorage(digest, path))
   }
 
-  async #statStorage (digest: ParsedDigest): Promise<BlobDescriptor | undefined> {
+  async #statStorage (digest: ParsedDigest, path: string): Promise<BlobDescriptor | undefined> {
     try {
-      const info = await this.#driver.stat(paths.blobData(digest))
+      const info = await this.#driver.stat(path)
       return info.isDir ? undefined : { digest: digest.digest, size: info.size }
     } catch (error) {
       if (isPathNotFound(error)) return undefined
