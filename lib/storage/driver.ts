@@ -29,6 +29,12 @@ export interface FileWriter {
   cancel (): Promise<void>
 }
 
+/** Conditions on a move. */
+export interface MoveOptions {
+  /** The size the source must have at the moment it moves. */
+  size?: number
+}
+
 /** An open file read at chosen positions, for drivers over local files (see `StorageDriver.openFile`). */
 export interface RandomAccessFile {
   readonly size: number
@@ -56,8 +62,13 @@ export interface StorageDriver {
   stat (path: string): Promise<FileInfo>
   /** The direct children of a directory, as absolute paths, sorted. */
   list (path: string): Promise<string[]>
-  /** Moves a file, replacing the destination atomically. */
-  move (sourcePath: string, destPath: string): Promise<void>
+  /**
+   * Moves a file, replacing the destination atomically. With `options.size`, the
+   * source must hold exactly that many bytes when it moves, or the move rejects
+   * with {@link FileChangedError} and nothing moves: how a commit makes sure the
+   * bytes it verified are the bytes that become visible.
+   */
+  move (sourcePath: string, destPath: string, options?: MoveOptions): Promise<void>
   /** Deletes a file or a directory with everything below it. */
   delete (path: string): Promise<void>
   /** Every file and directory below `path`, depth first, in lexical order. */

@@ -5,7 +5,9 @@ import type { FileHandle } from 'node:fs/promises'
 import * as nodePath from 'node:path'
 import { Readable } from 'node:stream'
 import { isValidPath } from './driver.js'
-import type { FileInfo, FileWriter, RandomAccessFile, StorageDriver } from './driver.js'
+import type { FileInfo, FileWriter, MoveOptions, RandomAccessFile, StorageDriver } from './driver.js'
+import { FileChangedError } from './file-changed-error.js'
+import { lockExclusive } from './file-lock.js'
 import {
   InvalidOffsetError,
   InvalidPathError,
@@ -235,12 +237,23 @@ export class FilesystemDriver implements StorageDriver {
     }
     try {
       await this.#checkLocation(handle, full, path)
-      const size = append ? (await handle.stat()).size : 0
-      return new FilesystemWriter(handle, full, path, size)
+      // The fence between instances: wait for any other writer (or a commit) of this file,
+      // then make sure the path still names it. A commit renames an upload into blobs/
+      // while holding the lock, so a writer that opened the file before is refused here.
+      await lockExclusive(handle.fd, path)
+      const stats = await handle.stat()
+      await this.#requireStillAt(full, stats, path)
+      return new FilesystemWriter(handle, full, path, append ? stats.size : 0)
     } catch (error) {
       await handle.close()
       throw mapError(error, path)
     }
+  }
+
+  /** Rejects with PathNotFoundError unless `full` still names the open file `stats` describes. */
+  async #requireStillAt (full: string, stats: { ino: number, dev: number }, path: string): Promise<void> {
+    const now = await fsp.lstat(full)
+    if (now.ino !== stats.ino || now.dev !== stats.dev) throw new PathNotFoundError(path)
   }
 
   async stat (path: string): Promise<FileInfo> {
@@ -284,28 +297,55 @@ export class FilesystemDriver implements StorageDriver {
     return childPaths(path, names)
   }
 
-  async move (sourcePath: string, destPath: string): Promise<void> {
+  async move (sourcePath: string, destPath: string, options: MoveOptions = {}): Promise<void> {
     const source = this.#resolve(sourcePath)
     const dest = this.#resolve(destPath)
     // Renaming the root itself, or onto it, is never what a caller means.
     if (sourcePath === '/') throw new InvalidPathError(sourcePath)
     if (destPath === '/') throw new InvalidPathError(destPath)
+    let locked: FileHandle | undefined
     try {
       await this.#confine(nodePath.dirname(source), sourcePath)
-      await fsp.lstat(source)
+      const stats = await fsp.lstat(source)
+      if (stats.isFile()) locked = await this.#lockForMove(source, sourcePath, options)
+      else if (options.size !== undefined) throw new PathNotFoundError(sourcePath)
     } catch (error) {
       throw mapError(error, sourcePath)
     }
     try {
-      await this.#confine(nodePath.dirname(dest), destPath)
-      await fsp.mkdir(nodePath.dirname(dest), { recursive: true })
-    } catch (error) {
-      throw mapError(error, destPath)
+      try {
+        await this.#confine(nodePath.dirname(dest), destPath)
+        await fsp.mkdir(nodePath.dirname(dest), { recursive: true })
+      } catch (error) {
+        throw mapError(error, destPath)
+      }
+      try {
+        await fsp.rename(source, dest)
+      } catch (error) {
+        throw mapError(error, sourcePath)
+      }
+    } finally {
+      // Writers that waited for the lock now find the path moved on, and write nothing.
+      await locked?.close()
     }
+  }
+
+  /**
+   * Opens a file about to be moved and takes its writer lock, so that no writer
+   * appends while it moves; checks the size the caller verified, under the lock.
+   */
+  async #lockForMove (full: string, path: string, options: MoveOptions): Promise<FileHandle> {
+    const handle = await fsp.open(full, READ_FLAGS)
     try {
-      await fsp.rename(source, dest)
+      await this.#checkLocation(handle, full, path)
+      await lockExclusive(handle.fd, path)
+      const stats = await handle.stat()
+      await this.#requireStillAt(full, stats, path)
+      if (options.size !== undefined && stats.size !== options.size) throw new FileChangedError(path, options.size, stats.size)
+      return handle
     } catch (error) {
-      throw mapError(error, sourcePath)
+      await handle.close()
+      throw error
     }
   }
 

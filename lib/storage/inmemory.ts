@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream'
 import { isValidPath } from './driver.js'
-import type { FileInfo, FileWriter, StorageDriver } from './driver.js'
+import type { FileInfo, FileWriter, MoveOptions, StorageDriver } from './driver.js'
 import { InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageError } from './errors.js'
+import { FileChangedError } from './file-changed-error.js'
 
 /** Reader chunk size: consumers see a stream, not one huge buffer. */
 const READ_CHUNK = 1024 * 1024
@@ -155,13 +156,17 @@ export class InMemoryDriver implements StorageDriver {
     return [...this.#children(path).keys()].map((name) => prefix + name).sort()
   }
 
-  async move (sourcePath: string, destPath: string): Promise<void> {
+  async move (sourcePath: string, destPath: string, options: MoveOptions = {}): Promise<void> {
     validate(sourcePath)
     validate(destPath)
     if (sourcePath === '/') throw new InvalidPathError(sourcePath)
     if (destPath === '/') throw new InvalidPathError(destPath)
     const entry = this.#files.get(sourcePath)
     if (entry === undefined && !this.#isDir(sourcePath)) throw new PathNotFoundError(sourcePath)
+    if (options.size !== undefined) {
+      if (entry === undefined) throw new PathNotFoundError(sourcePath)
+      if (entry.size !== options.size) throw new FileChangedError(sourcePath, options.size, entry.size)
+    }
     if (sourcePath === destPath) return
     this.#checkWritable(destPath)
     if (entry !== undefined) {

@@ -19,7 +19,8 @@ import {
 import type { CompletedPart, S3ClientConfig } from '@aws-sdk/client-s3'
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner'
 import { isValidPath } from './driver.js'
-import type { FileInfo, FileWriter, StorageDriver } from './driver.js'
+import type { FileInfo, FileWriter, MoveOptions, StorageDriver } from './driver.js'
+import { FileChangedError } from './file-changed-error.js'
 import { InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageError, StorageFullError } from './errors.js'
 import { resolveS3Options, S3_MAX_PART_SIZE, S3_MAX_PARTS } from './s3-options.js'
 import type { ResolvedS3Options, S3DriverOptions } from './s3-options.js'
@@ -375,12 +376,17 @@ export class S3Driver implements StorageDriver {
     } while (token !== undefined)
   }
 
-  async move (sourcePath: string, destPath: string): Promise<void> {
+  async move (sourcePath: string, destPath: string, options: MoveOptions = {}): Promise<void> {
     validate(sourcePath)
     validate(destPath)
     if (sourcePath === '/') throw new InvalidPathError(sourcePath)
     if (destPath === '/') throw new InvalidPathError(destPath)
     const file = await this.head(sourcePath, 'move')
+    if (options.size !== undefined) {
+      // An upload's object is written once, by CompleteMultipartUpload: no writer can append after this check.
+      if (file === undefined) throw new PathNotFoundError(sourcePath)
+      if (file.size !== options.size) throw new FileChangedError(sourcePath, options.size, file.size)
+    }
     if (file !== undefined) {
       if (sourcePath === destPath) return
       await this.#copy(sourcePath, destPath, file.size)

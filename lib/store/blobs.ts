@@ -1,12 +1,15 @@
 import type { Readable } from 'node:stream'
 import type { RandomAccessFile, StorageDriver } from '../storage/driver.js'
 import { isPathNotFound } from '../storage/errors.js'
-import type { ParsedDigest } from '../digest.js'
+import { createDigester, type ParsedDigest } from '../digest.js'
 import { deleteIfExists } from './links.js'
 import { LinkFiles } from './link-files.js'
 import { NoLinkCache } from './link-cache.js'
 import { VersionCheckedCache } from '../cache/version-checked-cache.js'
 import { paths } from './paths.js'
+
+/** Up to this size, an existing blob a commit finds in place is re-hashed before it is trusted: a few milliseconds. */
+const VERIFY_EXISTING_BYTES = 1024 * 1024
 
 /** Blob sizes remembered (about 200 bytes each). */
 const SIZE_CACHE_ENTRIES = 100_000
@@ -99,14 +102,41 @@ export class BlobStore {
   }
 
   /**
-   * Moves verified upload data into place. When the blob already exists the
-   * upload's copy is dropped: content-addressed data is identical.
+   * Moves verified upload data of `size` bytes into place; the move happens only
+   * if the data still has that size (see `StorageDriver.move`). When the blob
+   * already exists the upload's copy is dropped, content-addressed data being
+   * identical, but only once the existing copy is checked: its size always, its
+   * digest where that is cheap. A copy that fails is replaced by the upload.
    */
-  async adopt (sourcePath: string, digest: ParsedDigest): Promise<void> {
-    if (await this.stat(digest) !== undefined) {
-      await deleteIfExists(this.#driver, sourcePath)
-      return
+  async adopt (sourcePath: string, digest: ParsedDigest, size: number): Promise<AdoptResult> {
+    const existing = await this.stat(digest)
+    if (existing === undefined) {
+      await this.#driver.move(sourcePath, paths.blobData(digest), { size })
+      return {}
     }
-    await this.#driver.move(sourcePath, paths.blobData(digest))
+    const fault = existing.size !== size ? 'size' : size <= VERIFY_EXISTING_BYTES && !await this.#holdsDigest(digest) ? 'digest' : undefined
+    if (fault === undefined) {
+      await deleteIfExists(this.#driver, sourcePath)
+      return {}
+    }
+    await this.#driver.move(sourcePath, paths.blobData(digest), { size })
+    return { replaced: { size: existing.size, fault } }
   }
+
+  /** Whether the blob's stored bytes hash to its digest (reads them all). */
+  async #holdsDigest (digest: ParsedDigest): Promise<boolean> {
+    const hash = createDigester(digest.algorithm)
+    try {
+      for await (const chunk of await this.#driver.reader(paths.blobData(digest))) hash.update(chunk as Buffer)
+    } catch (error) {
+      if (isPathNotFound(error)) return false
+      throw error
+    }
+    return hash.digest('hex') === digest.hex
+  }
+}
+
+/** What `adopt` found: `replaced` when a blob was in place whose bytes were not its digest's, replaced by the verified upload. */
+export interface AdoptResult {
+  replaced?: { size: number, fault: 'size' | 'digest' }
 }

@@ -1,11 +1,12 @@
 import { randomUUID, type Hash } from 'node:crypto'
-import type { StorageDriver } from '../storage/driver.js'
+import type { FileWriter, StorageDriver } from '../storage/driver.js'
 import { isPathNotFound } from '../storage/errors.js'
+import { isFileChanged } from '../storage/file-changed-error.js'
 import { createDigester, hashing, type ParsedDigest } from '../digest.js'
 import { RegistryError } from '../../errors/index.js'
 import { KeyedMutex } from '../keyed-mutex.js'
 import { measured } from '../body.js'
-import type { BlobDescriptor, BlobStore } from './blobs.js'
+import type { AdoptResult, BlobDescriptor, BlobStore } from './blobs.js'
 import { paths } from './paths.js'
 
 export interface UploadStatus {
@@ -25,6 +26,11 @@ export interface ChunkOptions {
   limit?: number
   /** How many bytes the client's upload state says are held; a disagreement with storage is RANGE_INVALID. */
   expectedSize?: number
+}
+
+/** A committed blob; `replaced` tells what a commit found in the blob's place and replaced with the verified upload. */
+export interface CommittedBlob extends BlobDescriptor {
+  replaced?: AdoptResult['replaced']
 }
 
 const UUID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/
@@ -108,7 +114,7 @@ export class UploadStore {
    * verifies the digest against the bytes in storage, moves the data into
    * `blobs/` and links it into the repository. A mismatch discards the upload.
    */
-  async commit (name: string, uuid: string, digest: ParsedDigest, body?: AsyncIterable<Uint8Array>, options: ChunkOptions = {}): Promise<BlobDescriptor> {
+  async commit (name: string, uuid: string, digest: ParsedDigest, body?: AsyncIterable<Uint8Array>, options: ChunkOptions = {}): Promise<CommittedBlob> {
     return await this.#mutex.run(`${name}\u0000${uuid}`, async () => {
       const status = await this.#checkedStatus(name, uuid, options)
       if (body !== undefined) status.size = await this.#write(status, body, options, true)
@@ -119,10 +125,17 @@ export class UploadStore {
         throw new RegistryError('DIGEST_INVALID', { detail: { expected: digest.digest, actual: `${digest.algorithm}:${actual}` } })
       }
       if (status.size === 0) await this.#driver.putContent(paths.uploadData(name, uuid), Buffer.alloc(0))
-      await this.#blobs.adopt(paths.uploadData(name, uuid), digest)
+      let adopted: AdoptResult
+      try {
+        adopted = await this.#blobs.adopt(paths.uploadData(name, uuid), digest, status.size)
+      } catch (error) {
+        if (!isFileChanged(error)) throw error
+        // Another request (on another instance) appended after the digest was verified: nothing moved.
+        throw new RegistryError('BLOB_UPLOAD_INVALID', { message: 'the upload was written to while it was being committed', detail: { uuid, verified: error.expectedSize, size: error.actualSize } })
+      }
       await this.#blobs.link(name, digest)
       await this.#remove(name, uuid)
-      return { digest: digest.digest, size: status.size }
+      return { digest: digest.digest, size: status.size, ...(adopted.replaced === undefined ? {} : { replaced: adopted.replaced }) }
     })
   }
 
@@ -155,20 +168,26 @@ export class UploadStore {
    * from the size the status reports; the blob itself is flushed before it becomes visible.
    */
   async #write (status: UploadStatus, body: AsyncIterable<Uint8Array>, options: ChunkOptions, durable: boolean): Promise<number> {
-    if (options.start !== undefined && options.start !== status.size) {
-      throw new RegistryError('RANGE_INVALID', {
-        message: `chunk starts at ${options.start} but the upload holds ${status.size} bytes`,
-        headers: { Range: rangeHeader(status.size) },
-        detail: { start: options.start, size: status.size }
-      })
+    const writer = await this.#openWriter(status)
+    // The writer holds the file's lock: what it holds now is the truth, whatever it held when the status was read.
+    const held = writer.size
+    const mismatch = options.start !== undefined && options.start !== held
+      ? `chunk starts at ${options.start} but the upload holds ${held} bytes`
+      : options.expectedSize !== undefined && options.expectedSize !== held
+        ? `upload state says ${options.expectedSize} bytes but the upload holds ${held}`
+        : undefined
+    if (mismatch !== undefined) {
+      await writer.close()
+      throw new RegistryError('RANGE_INVALID', { message: mismatch, headers: { Range: rangeHeader(held) }, detail: { start: options.start, size: held } })
     }
+    status.size = held
     const key = `${status.name}\u0000${status.uuid}`
     let state = this.#hashes.get(key)
-    if (state === undefined && status.size === 0) state = { offset: 0, hash: createDigester('sha256') }
+    if (state === undefined && held === 0) state = { offset: 0, hash: createDigester('sha256') }
     this.#hashes.delete(key)
+    const hashed = state !== undefined && state.offset === held
     const counted = measured(body, { limit: options.limit, expected: options.length })
-    const source = state !== undefined && state.offset === status.size ? hashing(counted, state.hash) : counted
-    const writer = await this.#driver.writer(paths.uploadData(status.name, status.uuid), true)
+    const source = hashed ? hashing(counted, state!.hash) : counted
     try {
       await writer.write(source)
     } catch (error) {
@@ -178,16 +197,30 @@ export class UploadStore {
     }
     if (durable) await writer.commit()
     else await writer.close()
-    if (state !== undefined && state.offset === status.size) {
-      state.offset = writer.size
-      this.#remember(key, state)
+    if (hashed) {
+      state!.offset = writer.size
+      this.#remember(key, state!)
     }
     return writer.size
   }
 
+  /**
+   * Opens the upload's data for appending. The driver fences writers across
+   * instances: a file committed meanwhile (by any instance) is not found, and
+   * that upload is over.
+   */
+  async #openWriter (status: UploadStatus): Promise<FileWriter> {
+    try {
+      return await this.#driver.writer(paths.uploadData(status.name, status.uuid), true)
+    } catch (error) {
+      if (isPathNotFound(error)) throw unknownUpload(status.uuid)
+      throw error
+    }
+  }
+
   /** Flushes what earlier PATCHes wrote (a writer that writes nothing and commits). */
   async #makeDurable (status: UploadStatus): Promise<void> {
-    const writer = await this.#driver.writer(paths.uploadData(status.name, status.uuid), true)
+    const writer = await this.#openWriter(status)
     await writer.commit()
   }
 
@@ -198,7 +231,8 @@ export class UploadStore {
     if (digest.algorithm === 'sha256' && state !== undefined && state.offset === status.size) return state.hash.digest('hex')
     const hash = createDigester(digest.algorithm)
     if (status.size > 0) {
-      for await (const chunk of await this.#driver.reader(paths.uploadData(status.name, status.uuid))) hash.update(chunk as Buffer)
+      // Exactly the bytes the commit moves (it checks the size under the writer lock): never what a writer appends meanwhile.
+      for await (const chunk of await this.#driver.reader(paths.uploadData(status.name, status.uuid), 0, status.size)) hash.update(chunk as Buffer)
     }
     return hash.digest('hex')
   }
