@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { RegistryError, isRegistryError, toEnvelope, type ErrorCode } from '../errors/index.js'
-import { InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageFullError } from './storage/errors.js'
+import { InvalidOffsetError, InvalidPathError, PathNotFoundError, StorageFullError, isDescriptorExhaustion } from './storage/errors.js'
 
 const CODE_BY_STATUS: Record<number, ErrorCode> = {
   401: 'UNAUTHORIZED',
@@ -19,6 +19,9 @@ const SUCCESS_HEADERS = [
   'docker-upload-uuid', 'etag', 'link', 'location', 'oci-filters-applied', 'oci-subject', 'oci-tag', 'range'
 ]
 
+/** Seconds a client is asked to wait when the process is out of file descriptors: long enough for in-flight work to drain. */
+const DESCRIPTOR_RETRY_AFTER_SECONDS = 1
+
 const ABORT_CODES = new Set(['ECONNRESET', 'ERR_STREAM_PREMATURE_CLOSE', 'EPIPE'])
 
 /** A client that went away mid-body: routine for a registry, not an error of ours. */
@@ -31,6 +34,9 @@ function isClientAbort (error: unknown): boolean {
 export function toRegistryError (error: unknown): RegistryError | undefined {
   if (isRegistryError(error)) return error
   if (error instanceof StorageFullError) return new RegistryError('UNAVAILABLE', { status: 507, message: 'storage is full' })
+  if (isDescriptorExhaustion(error)) {
+    return new RegistryError('UNAVAILABLE', { message: 'the registry is out of file descriptors: retry shortly', headers: { 'Retry-After': String(DESCRIPTOR_RETRY_AFTER_SECONDS) } })
+  }
   if (error instanceof InvalidPathError) return new RegistryError('NAME_INVALID', { message: 'invalid storage path' })
   if (error instanceof InvalidOffsetError) return new RegistryError('RANGE_INVALID')
   if (error instanceof PathNotFoundError) return undefined

@@ -49,9 +49,10 @@ export function paginate (sorted: string[], page: PageRequest, defaultSize: numb
 /**
  * A page of `size` entries from the sorted entries after `last`, of which the
  * caller read `size + 1` (when there are that many): the extra one says
- * whether a next page exists.
+ * whether a next page exists. `next` is the page's last entry then (for
+ * entries that are not names, the caller takes the name from it).
  */
-export function pageOf (following: string[], size: number): Page<string> {
+export function pageOf<T = string> (following: T[], size: number): { entries: T[], next: T | undefined } {
   const entries = following.slice(0, size)
   const more = following.length > size && entries.length > 0
   return { entries, next: more ? entries[entries.length - 1] : undefined }

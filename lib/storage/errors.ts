@@ -42,3 +42,20 @@ export class StorageFullError extends StorageError {
 export function isPathNotFound (error: unknown): error is PathNotFoundError {
   return error instanceof PathNotFoundError
 }
+
+const DESCRIPTOR_EXHAUSTION = new Set(['EMFILE', 'ENFILE'])
+
+/**
+ * True when the process (EMFILE) or the system (ENFILE) ran out of file
+ * descriptors: a transient overload, not a fault of the request. Drivers pass
+ * these Node errors through unchanged; a wrapper's `cause` is looked into too.
+ */
+export function isDescriptorExhaustion (error: unknown): boolean {
+  let current = error
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && DESCRIPTOR_EXHAUSTION.has(code)) return true
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
+}

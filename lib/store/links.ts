@@ -37,6 +37,50 @@ export async function listNames (driver: StorageDriver, path: string): Promise<s
   }
 }
 
+/**
+ * What a driver may offer to list one page of a big directory: the sorted
+ * names of the children after `after` (exclusive), at most `limit`, holding
+ * no more than that in memory (a streamed directory read that keeps the
+ * `limit` smallest names). Not part of StorageDriver yet; used when present.
+ */
+interface PagedListing {
+  listNamesAfter?: (path: string, after: string | undefined, limit: number) => Promise<string[]>
+}
+
+/** The first index in `sorted` whose name is after `after`. */
+function firstAfter (sorted: string[], after: string): number {
+  let low = 0
+  let high = sorted.length
+  while (low < high) {
+    const middle = (low + high) >>> 1
+    if (sorted[middle] <= after) low = middle + 1
+    else high = middle
+  }
+  return low
+}
+
+/**
+ * Direct children's last path components after `after` (exclusive), sorted,
+ * at most `limit`; empty when the directory is missing. One directory read:
+ * no child is opened or stat-ed, so a page of 1,000 names from a directory of
+ * 100,000 costs one listing and a binary search.
+ */
+export async function listNamesAfter (driver: StorageDriver, path: string, after: string | undefined, limit: number): Promise<string[]> {
+  if (limit <= 0) return []
+  const paged = (driver as StorageDriver & PagedListing).listNamesAfter
+  if (typeof paged === 'function' && Number.isFinite(limit)) {
+    try {
+      return await paged.call(driver, path, after, limit)
+    } catch (error) {
+      if (isPathNotFound(error)) return []
+      throw error
+    }
+  }
+  const names = await listNames(driver, path)
+  const start = after === undefined ? 0 : firstAfter(names, after)
+  return start === 0 && limit >= names.length ? names : names.slice(start, start + Math.min(limit, names.length))
+}
+
 export async function exists (driver: StorageDriver, path: string): Promise<boolean> {
   try {
     await driver.stat(path)

@@ -8,6 +8,7 @@ import type { LinkFiles } from './link-files.js'
 import { LruCache } from './lru.js'
 import { KeyedMutex } from '../keyed-mutex.js'
 import { paths } from './paths.js'
+import { filterBounded, forEachBounded } from '../storage-concurrency.js'
 
 export interface StoredManifest {
   digest: ParsedDigest
@@ -127,7 +128,7 @@ export class ManifestStore {
     return await this.#writes.run(name, async () => {
       const stored = await this.get(name, digest)
       if (stored === undefined) return false
-      for (const tag of await this.#tags.tagsOf(name, digest)) await this.#tags.untag(name, tag)
+      await forEachBounded(await this.#tags.tagsOf(name, digest), async (tag) => { await this.#tags.untag(name, tag) })
       const subject = stored.parsed.subject === undefined ? undefined : parseDigest(stored.parsed.subject.digest)
       if (subject !== undefined) await this.#referrers.remove(name, subject, digest)
       await this.#links.remove(paths.manifestRevisionLink(name, digest), paths.manifestRevisionDir(name, digest))
@@ -143,20 +144,28 @@ export class ManifestStore {
     await this.#checkReferences(name, parsed)
   }
 
+  /**
+   * Every blob and child manifest the manifest references must be in the
+   * repository. Checked a bounded number at once (lib/storage-concurrency.ts),
+   * each distinct digest once, and no new check starts after the first
+   * missing one: a 37,000-layer manifest costs bounded descriptors and memory
+   * in proportion to itself, and a refusal names the few digests found missing.
+   */
   async #checkReferences (name: string, parsed: ParsedManifest): Promise<void> {
-    const missing = await Promise.all([
-      ...parsed.blobs.map(async (descriptor) => {
-        const digest = parseDigest(descriptor.digest)
-        return digest !== undefined && await this.#blobs.statInRepository(name, digest) !== undefined ? undefined : descriptor.digest
-      }),
-      ...parsed.manifests.map(async (descriptor) => {
-        const digest = parseDigest(descriptor.digest)
-        return digest !== undefined && await this.exists(name, digest) ? undefined : descriptor.digest
-      })
-    ])
-    const unknown = missing.filter((digest): digest is string => digest !== undefined)
+    const blobs = new Set(parsed.blobs.map((descriptor) => descriptor.digest))
+    const manifests = new Set(parsed.manifests.map((descriptor) => descriptor.digest))
+    const references = function * (): Generator<[string, 'blob' | 'manifest']> {
+      for (const reference of blobs) yield [reference, 'blob']
+      for (const reference of manifests) yield [reference, 'manifest']
+    }
+    const unknown = await filterBounded(references(), async ([reference, kind]) => {
+      const digest = parseDigest(reference)
+      if (digest === undefined) return true
+      return kind === 'blob' ? await this.#blobs.statInRepository(name, digest) === undefined : !await this.exists(name, digest)
+    }, { enough: 1 })
     if (unknown.length > 0) {
-      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { message: `manifest references ${unknown.length} unknown blob(s) or manifest(s)`, detail: { digests: unknown } })
+      const digests = unknown.map(([reference]) => reference.slice(0, 200))
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', { message: 'manifest references blobs or manifests unknown to the repository (detail names the first found)', detail: { digests } })
     }
   }
 

@@ -1,6 +1,7 @@
 import type { StorageDriver } from '../storage/driver.js'
 import type { ParsedDigest } from '../digest.js'
-import { listNames, writeLink } from './links.js'
+import { listNames, listNamesAfter, writeLink } from './links.js'
+import { filterBounded } from '../storage-concurrency.js'
 import { LinkFiles } from './link-files.js'
 import { NoLinkCache } from './link-cache.js'
 import { paths } from './paths.js'
@@ -36,19 +37,25 @@ export class TagStore {
   }
 
   /**
-   * The tags among `tags` that name a manifest. A tag directory without its
-   * `current/link` is one whose write or delete was cut short (a crash between
-   * the index link and the current link): it must not be listed.
+   * The tags after `after` (exclusive), sorted, at most `limit`: one read of
+   * the tags directory, no per-tag reads (see `complete` for those).
    */
-  async complete (name: string, tags: string[]): Promise<string[]> {
-    const present = await Promise.all(tags.map(async (tag) => await this.resolve(name, tag) !== undefined))
-    return tags.filter((_tag, index) => present[index])
+  async listAfter (name: string, after: string | undefined, limit = Infinity): Promise<string[]> {
+    return await listNamesAfter(this.#driver, paths.tagsRoot(name), after, limit)
   }
 
-  /** The tags currently pointing at a manifest. */
+  /**
+   * The tags among `tags` that name a manifest. A tag directory without its
+   * `current/link` is one whose write or delete was cut short (a crash between
+   * the index link and the current link): it must not be listed. One read
+   * per tag, a bounded number at once (lib/storage-concurrency.ts).
+   */
+  async complete (name: string, tags: string[]): Promise<string[]> {
+    return await filterBounded(tags, async (tag) => await this.resolve(name, tag) !== undefined)
+  }
+
+  /** The tags currently pointing at a manifest; every tag is read, a bounded number at once. */
   async tagsOf (name: string, digest: ParsedDigest): Promise<string[]> {
-    const tags = await this.list(name)
-    const current = await Promise.all(tags.map(async (tag) => (await this.resolve(name, tag))?.digest))
-    return tags.filter((_tag, index) => current[index] === digest.digest)
+    return await filterBounded(await this.list(name), async (tag) => (await this.resolve(name, tag))?.digest === digest.digest)
   }
 }
