@@ -16,6 +16,15 @@ export interface HtpasswdAuthOptions {
   realm: string
   /** The htpasswd file; read at registration (missing or invalid stops it) and re-read when it changes. */
   path: string
+  /**
+   * At most this many bcrypt compares at once; a credential that needs one
+   * over the cap (one not verified recently) is answered 429 with
+   * `Retry-After`. Default: the core count, at most half of libuv's thread
+   * pool (`UV_THREADPOOL_SIZE`, default 4), at least 1.
+   */
+  concurrentCompares?: number
+  /** At most this many of them for one client address (an IPv6 /64); default half of `concurrentCompares`, at least 1. */
+  concurrentComparesPerSource?: number
 }
 
 /** A JSON Web Key Set: `{ "keys": [ { "kid": ..., "kty": ... } ] }`. */
@@ -56,7 +65,13 @@ const HeaderText = Type.String({ minLength: 1, pattern: '^[\\x20-\\x7e]+$' })
 const Text = Type.String({ minLength: 1 })
 
 const SillySchema = Type.Object({ realm: HeaderText, service: HeaderText }, { additionalProperties: false })
-const HtpasswdSchema = Type.Object({ realm: HeaderText, path: Text }, { additionalProperties: false })
+const CompareCap = Type.Integer({ minimum: 1, maximum: 1024 })
+const HtpasswdSchema = Type.Object({
+  realm: HeaderText,
+  path: Text,
+  concurrentCompares: Type.Optional(CompareCap),
+  concurrentComparesPerSource: Type.Optional(CompareCap)
+}, { additionalProperties: false })
 const JwksSchema = Type.Object({ keys: Type.Array(Type.Object({ kty: Type.String() })) })
 const TokenSchema = Type.Object({
   realm: HeaderText,

@@ -2,8 +2,11 @@ import { createHmac, randomBytes } from 'node:crypto'
 import { LruCache } from '../store/lru.js'
 
 /**
- * Remembers credentials that passed a bcrypt compare, for a short time, so a
- * client's burst of requests (a push is dozens) pays bcrypt once. Entries are
+ * Remembers credentials that passed a bcrypt compare, so a client's burst of
+ * requests (a push is dozens) pays bcrypt once, and a client in use never
+ * pays it again: the TTL counts from the credential's last use, so a verified
+ * client keeps being served from memory while a flood of guesses holds every
+ * compare slot. Entries are
  * keyed by an HMAC of the credential under a per-process random key, so
  * neither passwords nor unsalted hashes of them are kept; an entry also holds
  * the hash it matched and only counts while the file still has that hash, so
@@ -27,14 +30,16 @@ export class CredentialCache {
     return createHmac('sha256', this.#secret).update(`${username}:${password}`, 'utf8').digest('base64url')
   }
 
-  /** Whether this credential matched `hash` recently. */
+  /** Whether this credential matched `hash` and was used within the TTL; a match counts as a use. */
   matches (key: string, hash: string): boolean {
     const entry = this.#entries.get(key)
     if (entry === undefined) return false
-    if (entry.expiresAt <= this.#now() || entry.hash !== hash) {
+    const now = this.#now()
+    if (entry.expiresAt <= now || entry.hash !== hash) {
       this.#entries.delete(key)
       return false
     }
+    entry.expiresAt = now + this.#ttlMs
     return true
   }
 

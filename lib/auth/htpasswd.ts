@@ -1,11 +1,14 @@
 import { readFile, stat } from 'node:fs/promises'
 import type { Stats } from 'node:fs'
-import bcrypt from 'bcryptjs'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { RegistryError } from '../../errors/index.js'
 import { RegistryConfigError } from '../config-error.js'
+import { unreadBodyHeaders } from '../operations/unread-body.js'
 import type { AccessController } from './access-controller.js'
 import type { Access, Grant } from './access.js'
 import type { HtpasswdAuthOptions } from './auth-options.js'
+import { BcryptPool, type BcryptRefusal } from './bcrypt-pool.js'
+import { compareSource } from './bcrypt-source.js'
 import { AuthChallenge, basicChallenge } from './challenge.js'
 import { CredentialCache } from './credential-cache.js'
 import { authorization, basicCredentials } from './credentials.js'
@@ -16,13 +19,19 @@ export interface HtpasswdSettings {
   log?: FastifyBaseLogger
   /** At most how often the file is checked for changes, in milliseconds (default 1000). */
   checkIntervalMs?: number
-  /** How long a verified credential is remembered, in milliseconds (default 60 000; 0 turns it off). */
+  /** How long a verified credential is remembered after its last use, in milliseconds (default 60 000; 0 turns it off). */
   cacheTtlMs?: number
+  /** Runs the compares; default a BcryptPool sized by the options' `concurrentCompares` and `concurrentComparesPerSource`. */
+  bcrypt?: BcryptPool
 }
 
 /** A bcrypt salt and hash that match no password; its cost is set to the file's. */
 const DUMMY_SALT_AND_HASH = 'C6UzMDM.H6dfI/f/IKxGhuW7xXwAOeRCkESwkTOEK/xZ7H5yVgc.O'
 const DEFAULT_COST = 10
+/** What a client refused a compare is told to wait, in seconds: about one compare. */
+const RETRY_AFTER_SECONDS = 1
+/** At most how often refused compares are logged as a warning, in milliseconds. */
+const REFUSAL_WARNING_INTERVAL_MS = 60_000
 
 interface Loaded {
   entries: Map<string, string>
@@ -58,6 +67,13 @@ function dummyHashFor (entries: Map<string, string>): string {
  * once per `checkIntervalMs`; a file that becomes unreadable or invalid keeps
  * the users last read and logs an error, so a bad edit never opens the
  * registry nor locks everyone out.
+ *
+ * Compares run off the main thread in a bounded BcryptPool. A credential
+ * verified before is answered from the CredentialCache and never waits for a
+ * compare slot; a credential that needs a compare when every slot is taken,
+ * or when its source holds its share, is answered 429 TOOMANYREQUESTS with
+ * `Retry-After` at once, so a flood of wrong passwords is refused rather than
+ * queued, and verified clients stay as fast as without it.
  */
 export class HtpasswdAccessController implements AccessController {
   readonly #realm: string
@@ -65,6 +81,7 @@ export class HtpasswdAccessController implements AccessController {
   readonly #log: FastifyBaseLogger | undefined
   readonly #checkIntervalMs: number
   readonly #cache: CredentialCache
+  readonly #bcrypt: BcryptPool
   readonly #pending = new Map<string, Promise<boolean>>()
   #entries: Map<string, string>
   #dummyHash: string
@@ -73,6 +90,8 @@ export class HtpasswdAccessController implements AccessController {
   #refreshing: Promise<void> | undefined
   #failedSignature: string | undefined
   #lastProblem: string | undefined
+  #refusedSinceWarning = 0
+  #warnedAt = Number.NEGATIVE_INFINITY
 
   private constructor (options: HtpasswdAuthOptions, loaded: Loaded, settings: HtpasswdSettings) {
     this.#realm = options.realm
@@ -80,6 +99,7 @@ export class HtpasswdAccessController implements AccessController {
     this.#log = settings.log
     this.#checkIntervalMs = settings.checkIntervalMs ?? 1000
     this.#cache = new CredentialCache({ ttlMs: settings.cacheTtlMs ?? 60_000, maxEntries: 1000 })
+    this.#bcrypt = settings.bcrypt ?? new BcryptPool({ concurrent: options.concurrentCompares, perSource: options.concurrentComparesPerSource })
     this.#entries = loaded.entries
     this.#dummyHash = dummyHashFor(loaded.entries)
     this.#signature = loaded.signature
@@ -106,7 +126,7 @@ export class HtpasswdAccessController implements AccessController {
     const credentials = basicCredentials(authorization(request))
     if (credentials === undefined) throw this.#challenge(access, 'missing')
     await this.#refresh(this.#log ?? request.log)
-    if (!await this.#verify(credentials.username, credentials.password)) {
+    if (!await this.#verify(request, credentials.username, credentials.password)) {
       request.log.debug({ user: credentials.username }, 'htpasswd: authentication failed')
       throw this.#challenge(access, 'invalid')
     }
@@ -161,15 +181,18 @@ export class HtpasswdAccessController implements AccessController {
     log?.error({ path: this.#path }, message)
   }
 
-  async #verify (username: string, password: string): Promise<boolean> {
+  async #verify (request: FastifyRequest, username: string, password: string): Promise<boolean> {
     const hash = this.#entries.get(username)
     const key = this.#cache.keyOf(username, password)
     if (hash !== undefined && this.#cache.matches(key, hash)) return true
-    // Concurrent requests with the same credential share one compare.
+    // Concurrent requests with the same credential share one compare (and one slot).
     const pendingKey = `${key}:${hash ?? ''}`
     let pending = this.#pending.get(pendingKey)
     if (pending === undefined) {
-      pending = this.#compare(password, hash).finally(() => { this.#pending.delete(pendingKey) })
+      // An unknown user costs the same compare as a known one, so timing does not tell which users exist.
+      const admission = this.#bcrypt.tryCompare(password, hash ?? this.#dummyHash, compareSource(request.ip))
+      if ('refused' in admission) throw this.#tooMany(request, admission.refused)
+      pending = admission.started.then((matched) => matched && hash !== undefined).finally(() => { this.#pending.delete(pendingKey) })
       this.#pending.set(pendingKey, pending)
     }
     const matched = await pending
@@ -177,12 +200,22 @@ export class HtpasswdAccessController implements AccessController {
     return matched
   }
 
-  async #compare (password: string, hash: string | undefined): Promise<boolean> {
-    // An unknown user costs the same compare as a known one, so timing does not tell which users exist.
-    if (hash === undefined) {
-      await bcrypt.compare(password, this.#dummyHash)
-      return false
+  #tooMany (request: FastifyRequest, refusal: BcryptRefusal): RegistryError {
+    this.#refusedSinceWarning++
+    const now = Date.now()
+    if (now - this.#warnedAt >= REFUSAL_WARNING_INTERVAL_MS) {
+      (this.#log ?? request.log).warn({ refused: this.#refusedSinceWarning, concurrentCompares: this.#bcrypt.concurrent, concurrentComparesPerSource: this.#bcrypt.perSource },
+        'htpasswd: password checks refused with 429, every compare slot (or the client\'s share) being in use')
+      this.#warnedAt = now
+      this.#refusedSinceWarning = 0
     }
-    return await bcrypt.compare(password, hash)
+    request.log.debug({ refusal }, 'htpasswd: password check refused, over the compare cap')
+    return new RegistryError('TOOMANYREQUESTS', {
+      message: refusal === 'source'
+        ? 'too many password checks from this client are in progress; retry shortly'
+        : 'too many password checks are in progress; retry shortly',
+      detail: { retryAfter: RETRY_AFTER_SECONDS },
+      headers: { 'Retry-After': String(RETRY_AFTER_SECONDS), ...unreadBodyHeaders(request) }
+    })
   }
 }

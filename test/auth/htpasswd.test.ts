@@ -1,26 +1,23 @@
 import t, { type Test } from 'tap'
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import bcrypt from 'bcryptjs'
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import { AuthChallenge, HtpasswdAccessController, RegistryConfigError, type Access, type Grant } from '../../lib/index.js'
+import { BcryptPool } from '../../lib/auth/bcrypt-pool.js'
 import { tempDir } from '../helpers/registry.js'
 import { basic, fakeRequest, htpasswdLine } from '../helpers/auth.js'
 
 const access: Access[] = [{ type: 'repository', name: 'a', actions: ['pull', 'push'] }]
 const REALM = 'Registry Realm'
 
-/** Records every bcrypt compare (password and hash) while the test runs. */
-function spyCompare (t: Test): Array<{ password: string, hash: string }> {
-  const calls: Array<{ password: string, hash: string }> = []
-  const original = bcrypt.compare
-  bcrypt.compare = (async (password: string, hash: string) => {
-    calls.push({ password, hash })
-    return await original(password, hash)
-  }) as typeof bcrypt.compare
-  t.teardown(() => { bcrypt.compare = original })
-  return calls
+/** A real pool that records every compare it runs (password and hash). */
+class RecordingPool extends BcryptPool {
+  readonly calls: Array<{ password: string, hash: string }> = []
+  protected override async compare (password: string, hash: string): Promise<boolean> {
+    this.calls.push({ password, hash })
+    return await super.compare(password, hash)
+  }
 }
 
 async function file (t: Test, lines: string[]): Promise<string> {
@@ -97,8 +94,9 @@ t.test('a missing, unreadable or invalid file stops loading, naming the option a
 
 t.test('an unknown user costs a compare against a hash of the file\'s cost', async (t) => {
   const path = await file(t, [htpasswdLine('alice', 'a-pass')])
-  const controller = await HtpasswdAccessController.load({ realm: REALM, path })
-  const calls = spyCompare(t)
+  const bcrypt = new RecordingPool()
+  const controller = await HtpasswdAccessController.load({ realm: REALM, path }, { bcrypt })
+  const calls = bcrypt.calls
   t.type(await attempt(controller, 'mallory', 'guess'), AuthChallenge)
   t.equal(calls.length, 1, 'one compare for a user who does not exist')
   t.match(calls[0].hash, /^\$2b\$04\$/, 'at the cost of the real entries')
@@ -107,8 +105,9 @@ t.test('an unknown user costs a compare against a hash of the file\'s cost', asy
 
 t.test('successes are remembered briefly, failures never; concurrent requests share one compare', async (t) => {
   const path = await file(t, [htpasswdLine('alice', 'a-pass')])
-  const controller = await HtpasswdAccessController.load({ realm: REALM, path })
-  const calls = spyCompare(t)
+  const bcrypt = new RecordingPool()
+  const controller = await HtpasswdAccessController.load({ realm: REALM, path }, { bcrypt })
+  const calls = bcrypt.calls
   await Promise.all([attempt(controller, 'alice', 'a-pass'), attempt(controller, 'alice', 'a-pass'), attempt(controller, 'alice', 'a-pass')])
   t.equal(calls.length, 1, 'three concurrent requests, one compare')
   t.same(await attempt(controller, 'alice', 'a-pass'), { user: { name: 'alice' }, access })
@@ -117,7 +116,7 @@ t.test('successes are remembered briefly, failures never; concurrent requests sh
   await attempt(controller, 'alice', 'wrong')
   t.equal(calls.length, 3, 'every wrong guess pays a compare')
 
-  const uncached = await HtpasswdAccessController.load({ realm: REALM, path }, { cacheTtlMs: 0 })
+  const uncached = await HtpasswdAccessController.load({ realm: REALM, path }, { cacheTtlMs: 0, bcrypt })
   await attempt(uncached, 'alice', 'a-pass')
   await attempt(uncached, 'alice', 'a-pass')
   t.equal(calls.length, 5, 'cacheTtlMs 0 turns the cache off')
