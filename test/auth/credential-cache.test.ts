@@ -36,3 +36,16 @@ t.test('bounded, and off with a zero TTL', async (t) => {
   off.remember(off.keyOf('a', 'p'), 'h')
   t.notOk(off.matches(off.keyOf('a', 'p'), 'h'))
 })
+
+t.test('the TTL counts from the last use: a credential in use stays remembered', async (t) => {
+  let now = 0
+  const cache = new CredentialCache({ ttlMs: 100, maxEntries: 10, now: () => now })
+  const key = cache.keyOf('alice', 'secret')
+  cache.remember(key, 'hash-1')
+  for (let step = 0; step < 5; step++) {
+    now += 90
+    t.ok(cache.matches(key, 'hash-1'), `used again after ${now} ms, 90 ms after the last use`)
+  }
+  now += 100
+  t.notOk(cache.matches(key, 'hash-1'), 'unused for the TTL: forgotten')
+})
