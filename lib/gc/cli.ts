@@ -3,12 +3,12 @@
  * storage a distribution-style configuration names (the same file and
  * REGISTRY_* variables the standalone server reads).
  */
-import { loadDistributionConfig, parseGoDuration, CONFIG_PATH_VARIABLE } from '../config/distribution-config.js'
+import { parseGoDuration } from '../config/distribution-config.js'
 import { RegistryConfigError } from '../config-error.js'
 import { DEFAULT_GC_GRACE_PERIOD_MS, garbageCollect } from './garbage-collect.js'
 import { formatDuration, formatSummary } from './format.js'
 import { ProgressDisplay, type ProgressStream } from './progress-display.js'
-import { collectableStorage } from './storage-driver.js'
+import { configuredStorage } from './configured-storage.js'
 import type { GarbageCollectLogger } from './types.js'
 import { resolveLimits, resolveLinkCacheKind, type RegistryOptions } from '../options.js'
 import type { RedisParts } from '../redis/create.js'
@@ -139,11 +139,9 @@ export async function runGarbageCollectCommand (argv: readonly string[], env: No
   let redis: RedisParts | undefined
   const log = plainLogger(stderr, args.verbose, () => { display.interrupt() })
   try {
-    const fromEnv = env[CONFIG_PATH_VARIABLE]
-    const config = await loadDistributionConfig(args.configFile ?? (fromEnv === undefined || fromEnv === '' ? undefined : fromEnv), env)
-    for (const warning of config.warnings) stderr.write(`warning: ${warning}\n`)
-    storage = await collectableStorage(config.options.storage)
-    redis = await sharedLinkCache(config.options, log)
+    const configured = await configuredStorage(args.configFile, env, stderr)
+    storage = configured.storage
+    redis = await sharedLinkCache(configured.options, log)
   } catch (error) {
     storage?.close()
     return fail('invalid configuration', error)

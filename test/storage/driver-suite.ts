@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream'
 import type { Test } from 'tap'
 import type { FileInfo, StorageDriver } from '../../lib/storage/driver.js'
 import { InvalidOffsetError, InvalidPathError, PathNotFoundError } from '../../lib/storage/errors.js'
+import { FileChangedError } from '../../lib/storage/file-changed-error.js'
 
 export type MakeDriver = () => Promise<{ driver: StorageDriver, cleanup: () => Promise<void> }>
 
@@ -257,6 +258,16 @@ export function runDriverSuite (t: Test, name: string, makeDriver: MakeDriver): 
     await driver.move('/m/tree', '/m/moved')
     t.equal((await driver.getContent('/m/moved/a/b')).toString(), 'b', 'directories move with their contents')
     await t.rejects(driver.stat('/m/tree'), PathNotFoundError)
+  })
+
+  test('move with a size: only the verified size moves', async (t, driver) => {
+    await driver.putContent('/s/src', Buffer.from('verified'))
+    await t.rejects(driver.move('/s/src', '/s/dst', { size: 7 }), FileChangedError, 'a source of another size does not move')
+    t.equal((await driver.getContent('/s/src')).toString(), 'verified', 'and stays where it was')
+    await t.rejects(driver.stat('/s/dst'), PathNotFoundError)
+    await driver.move('/s/src', '/s/dst', { size: 8 })
+    t.equal((await driver.getContent('/s/dst')).toString(), 'verified')
+    await t.rejects(driver.move('/s/missing', '/s/x', { size: 0 }), PathNotFoundError)
   })
 
   test('delete', async (t, driver) => {

@@ -5,6 +5,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { FilesystemDriver } from '../../lib/storage/filesystem.js'
 import { InvalidPathError, PathNotFoundError } from '../../lib/storage/errors.js'
+import { FileChangedError } from '../../lib/storage/file-changed-error.js'
 import { runDriverSuite } from './driver-suite.js'
 
 /** A temp dir holding `root/` (the driver's root) and a canary beside it. */
@@ -143,4 +144,30 @@ t.test('a writer survives a concurrent reader of the growing file', async (t) =>
   const content = await driver.getContent('/grow')
   t.equal(content.length, 3 * (1024 * 1024 + 7))
   t.equal(content[1024 * 1024 + 7], 98)
+})
+
+t.test('the writer lock: a move waits for an open writer, then checks the size it was given', async (t) => {
+  const { driver } = await setup(t)
+  const settled = (promise: Promise<unknown>): { done: () => boolean } => {
+    let done = false
+    promise.then(() => { done = true }, () => { done = true })
+    return { done: () => done }
+  }
+  const writer = await driver.writer('/u/data', true)
+  await writer.write((async function * () { yield Buffer.from('abc') })())
+  const move = driver.move('/u/data', '/b/data', { size: 3 })
+  const moveState = settled(move)
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.notOk(moveState.done(), 'the move waits while a writer holds the file')
+  await writer.write((async function * () { yield Buffer.from('def') })())
+  await writer.close()
+  await t.rejects(move, FileChangedError, 'the bytes appended meanwhile make it refuse')
+  t.equal((await driver.getContent('/u/data')).toString(), 'abcdef', 'nothing moved')
+
+  const second = await driver.writer('/u/data', true)
+  t.equal(second.size, 6, 'a writer sees the size under its lock')
+  const nextMove = driver.move('/u/data', '/b/data', { size: 6 })
+  await second.close()
+  await nextMove
+  t.equal((await driver.getContent('/b/data')).toString(), 'abcdef')
 })
