@@ -23,7 +23,8 @@ export interface Target {
 
 /** The repository root of the checkout: `dist-bench/bench/servers.js` → `../..`. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
-export const STANDALONE_SCRIPT = join(REPO_ROOT, 'dist', 'examples', 'standalone.js')
+/** BENCH_OURS_SCRIPT runs another build of ours (an earlier commit's dist/), to measure a change before and after. */
+export const STANDALONE_SCRIPT = process.env.BENCH_OURS_SCRIPT ?? join(REPO_ROOT, 'dist', 'examples', 'standalone.js')
 export const CEILING_SCRIPT = fileURLToPath(new URL('./ceiling-server.js', import.meta.url))
 export const DOCKER_REGISTRY_BIN = process.env.DOCKER_REGISTRY_BIN ?? '/usr/bin/docker-registry'
 

@@ -2,6 +2,12 @@ import type { StorageDriver } from '../storage/driver.js'
 import { listNames } from './links.js'
 import { paths } from './paths.js'
 
+/** Listings a walk may have started ahead of the one it needs, at most. */
+const READ_AHEAD = 16
+/** Listings started ahead, summed over every walk in the process, at most. */
+const READ_AHEAD_PROCESS = 64
+let readingAhead = 0
+
 /** A directory under `repositories/` that could be a repository, with the names of its children. */
 export interface RepositoryDirectory {
   name: string
@@ -39,6 +45,32 @@ export async function * repositoryDirectories (driver: StorageDriver, after?: st
     const kept = children.filter((child) => !child.startsWith('_') && !(after !== undefined && wholeSubtreeAtOrBefore(prefix + child, after)))
     if (kept.length > 0) insert(pending, { prefix, children: kept, index: 0, next: prefix + kept[0] })
   }
+  // Listings started before their turn, by full name. A listing is one round trip to
+  // storage, so a run of directories that are not repositories (abandoned uploads
+  // under `_uploads` only, say) would be paid one round trip after another. After
+  // such a run, the next few names of the same directory are listed at once: the
+  // window grows with the run, up to READ_AHEAD, and closes at the next repository,
+  // so a page of repositories lists exactly what it needs, and a consumer that stops
+  // early wastes at most a window's listings.
+  const ahead = new Map<string, Promise<string[]>>()
+  let run = 0
+  const listing = async (name: string): Promise<string[]> => {
+    const started = ahead.get(name)
+    if (started === undefined) return await listNames(driver, paths.repository(name))
+    ahead.delete(name)
+    return await started
+  }
+  const readAhead = (cursor: Cursor): void => {
+    const width = Math.min(run, READ_AHEAD)
+    for (let index = cursor.index; index < cursor.children.length && ahead.size < width && readingAhead < READ_AHEAD_PROCESS; index++) {
+      const name = cursor.prefix + cursor.children[index]
+      if (ahead.has(name)) continue
+      readingAhead++
+      const started = listNames(driver, paths.repository(name)).finally(() => { readingAhead-- })
+      started.catch(() => {}) // a listing nobody takes must not be an unhandled rejection; a taken one rethrows
+      ahead.set(name, started)
+    }
+  }
   open('', await listNames(driver, paths.repositoriesRoot))
   while (pending.length > 0) {
     const cursor = pending.pop()!
@@ -47,11 +79,18 @@ export async function * repositoryDirectories (driver: StorageDriver, after?: st
     if (cursor.index < cursor.children.length) {
       cursor.next = cursor.prefix + cursor.children[cursor.index]
       insert(pending, cursor)
+      if (run > 0) readAhead(cursor)
     }
-    const children = await listNames(driver, paths.repository(name))
+    const children = await listing(name)
+    run = isRepository(children) ? 0 : run + 1
     open(`${name}/`, children)
     if (after === undefined || name > after) yield { name, children }
   }
+}
+
+/** A directory is a repository when it holds `_layers` or `_manifests` (distribution's rule); `_uploads` alone is not. */
+export function isRepository (children: readonly string[]): boolean {
+  return children.includes('_layers') || children.includes('_manifests')
 }
 
 /**
