@@ -5,7 +5,7 @@ import { parseDigest, type ParsedDigest } from '../lib/digest.js'
 import { isValidName } from '../lib/reference.js'
 import { parseContentRange } from '../lib/http/ranges.js'
 import { bodyStream, contentLength, hasBody, headerValue, queryValue } from '../lib/http/request-values.js'
-import { rangeHeader, type ChunkOptions, type UploadStatus } from '../lib/store/uploads.js'
+import { rangeHeader, type ChunkOptions, type CommittedBlob, type UploadStatus } from '../lib/store/uploads.js'
 import type { App } from '../lib/app.js'
 import type { Context } from '../lib/context.js'
 import type { RouteHandler } from './handler.js'
@@ -82,6 +82,12 @@ function chunkOptions (request: FastifyRequest, app: App, expectedSize: number |
   return { start, length, limit: app.limits.blobBodySize, expectedSize }
 }
 
+/** A commit that found a corrupt copy of its blob in place and replaced it: worth an operator's look. */
+function logReplaced (context: Context, committed: CommittedBlob): void {
+  if (committed.replaced === undefined) return
+  context.log.warn({ digest: committed.digest, size: committed.size, found: committed.replaced }, 'blob in storage did not match its digest; replaced by the verified upload')
+}
+
 /** `POST /v2/<name>/blobs/uploads/`: a mount, a monolithic upload, or a new upload session. */
 export const startUpload: RouteHandler = async (request, reply, context, app) => {
   const name = context.repository
@@ -101,7 +107,7 @@ export const startUpload: RouteHandler = async (request, reply, context, app) =>
     await app.uploadSlots.run(async () => {
       const upload = await app.uploads.create(name)
       try {
-        await app.uploads.commit(name, upload.uuid, digest, bodyStream(request, app.limits.bodyIdleTimeout), chunkOptions(request, app, undefined))
+        logReplaced(context, await app.uploads.commit(name, upload.uuid, digest, bodyStream(request, app.limits.bodyIdleTimeout), chunkOptions(request, app, undefined)))
       } catch (error) {
         await app.uploads.cancel(name, upload.uuid).catch(() => {})
         throw error
@@ -127,9 +133,9 @@ export const finishUpload: RouteHandler = async (request, reply, context, app) =
   const digest = requireDigest(queryValue(request, 'digest'))
   const options = chunkOptions(request, app, expectedSize)
   if (hasBody(request)) {
-    await app.uploadSlots.run(async () => await app.uploads.commit(context.repository, context.uuid!, digest, bodyStream(request, app.limits.bodyIdleTimeout), options))
+    logReplaced(context, await app.uploadSlots.run(async () => await app.uploads.commit(context.repository, context.uuid!, digest, bodyStream(request, app.limits.bodyIdleTimeout), options)))
   } else {
-    await app.uploads.commit(context.repository, context.uuid!, digest, undefined, { expectedSize })
+    logReplaced(context, await app.uploads.commit(context.repository, context.uuid!, digest, undefined, { expectedSize }))
   }
   return await answerCreated(reply, context, digest)
 }
