@@ -28,3 +28,15 @@ t.test('a full disk is 507 UNAVAILABLE, not a crash', async (t) => {
   t.equal(response.statusCode, 507)
   t.equal(errorCode(response.body), 'UNAVAILABLE')
 })
+
+t.test('descriptors running out (EMFILE/ENFILE) is 503 UNAVAILABLE with Retry-After, never 500', async (t) => {
+  for (const code of ['EMFILE', 'ENFILE']) {
+    const app = await buildRegistry({ storage: failingDriver(() => Object.assign(new Error(`${code}: too many open files, open '/var/lib/registry/x'`), { code, errno: -24, syscall: 'open' })) })
+    t.teardown(async () => await app.close())
+    const response = await app.inject({ method: 'GET', url: '/v2/r/manifests/latest' })
+    t.equal(response.statusCode, 503, code)
+    t.equal(errorCode(response.body), 'UNAVAILABLE')
+    t.equal(response.headers['retry-after'], '1')
+    t.notMatch(response.body, /var\/lib/)
+  }
+})
