@@ -1,19 +1,17 @@
 import { availableParallelism } from 'node:os'
-import { verify } from '@node-rs/bcrypt'
+import { BcryptWorkers, DEFAULT_COMPARE_NICENESS } from './bcrypt-workers.js'
 
-/** libuv's thread pool size when `UV_THREADPOOL_SIZE` does not set it. */
-const LIBUV_DEFAULT_THREADS = 4
+/** The most compare threads by default, however many cores. */
+const MAX_DEFAULT_COMPARES = 4
 
 /**
- * How many bcrypt compares run at once by default: one per core, and never
- * more than half of libuv's thread pool, which file I/O shares. More compares
- * than cores only time-share the CPU (each finishes later, none sooner) and
- * take it from the event loop; more than half the pool would leave file reads
- * and writes queued behind password guesses.
+ * How many bcrypt compares run at once by default: one per core, at most 4.
+ * More compares than cores only time-share the CPU (each finishes later,
+ * none sooner); past 4, a flood of guesses only burns more CPU, while 4
+ * threads already verify some 40 new cost-10 logins a second.
  */
-export function defaultConcurrentCompares (cores = availableParallelism(), threads = Number.parseInt(process.env.UV_THREADPOOL_SIZE ?? '', 10)): number {
-  const pool = Number.isInteger(threads) && threads > 0 ? threads : LIBUV_DEFAULT_THREADS
-  return Math.max(1, Math.min(cores, Math.floor(pool / 2)))
+export function defaultConcurrentCompares (cores = availableParallelism()): number {
+  return Math.max(1, Math.min(cores, MAX_DEFAULT_COMPARES))
 }
 
 /**
@@ -29,6 +27,8 @@ export interface BcryptPoolOptions {
   concurrent?: number
   /** At most this many of them for one source (default half of `concurrent`, at least 1). */
   perSource?: number
+  /** How much lower than the process's the compare threads' priority is (Linux nice; default 10). */
+  niceness?: number
 }
 
 /** Why a compare was not started: every slot is taken, or the source holds its share. */
@@ -38,8 +38,9 @@ export type BcryptAdmission = { started: Promise<boolean> } | { refused: BcryptR
 
 /**
  * Bounded bcrypt compares off the main thread. A compare runs in
- * @node-rs/bcrypt's native binding on libuv's thread pool, so the event loop
- * keeps serving while it runs. At most `concurrent` run at once, at most
+ * @node-rs/bcrypt's native binding on one of `concurrent` worker threads of
+ * lower priority (BcryptWorkers), so the event loop keeps serving while it
+ * runs, ahead of it for the CPU, and libuv's pool stays free for file I/O. At most `concurrent` run at once, at most
  * `perSource` for one source (a client address); a compare over either cap is
  * refused at once, never queued, so a flood of guesses cannot build a backlog
  * that later requests wait behind.
@@ -47,6 +48,7 @@ export type BcryptAdmission = { started: Promise<boolean> } | { refused: BcryptR
 export class BcryptPool {
   readonly concurrent: number
   readonly perSource: number
+  readonly #workers: BcryptWorkers
   readonly #bySource = new Map<string, number>()
   #running = 0
   #started = 0
@@ -54,6 +56,7 @@ export class BcryptPool {
   constructor (options: BcryptPoolOptions = {}) {
     this.concurrent = options.concurrent ?? defaultConcurrentCompares()
     this.perSource = Math.min(this.concurrent, options.perSource ?? defaultConcurrentComparesPerSource(this.concurrent))
+    this.#workers = new BcryptWorkers(this.concurrent, options.niceness ?? DEFAULT_COMPARE_NICENESS)
   }
 
   /** Compares now running. */
@@ -80,9 +83,14 @@ export class BcryptPool {
     return { started: this.compare(password, hash).finally(() => { this.#release(source) }) }
   }
 
+  /** Ends the compare threads (they also end after 30 s idle, and never keep the process alive when idle). */
+  async close (): Promise<void> {
+    await this.#workers.close()
+  }
+
   /** The compare itself; a subclass may watch it. */
   protected async compare (password: string, hash: string): Promise<boolean> {
-    return await verify(password, hash)
+    return await this.#workers.compare(password, hash)
   }
 
   #release (source: string): void {

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { hash as nativeHash } from '@node-rs/bcrypt'
 import bcryptjs from 'bcryptjs'
@@ -106,16 +106,40 @@ t.test('compares run off the main thread: the event loop stays idle and timers f
   t.ok(used.utilization < 0.5, `the event loop was busy for ${(used.utilization * 100).toFixed(1)}% of the batch (bcryptjs: ~100%)`)
 })
 
-t.test('defaults: a slot per core, at most half the thread pool, at least one; half of them per source', async (t) => {
-  t.equal(defaultConcurrentCompares(2, 16), 2, '2 cores, npm start\'s 16 threads')
-  t.equal(defaultConcurrentCompares(8, Number.NaN), 2, 'libuv\'s default 4 threads')
-  t.equal(defaultConcurrentCompares(32, 16), 8)
-  t.equal(defaultConcurrentCompares(1, 16), 1)
-  t.equal(defaultConcurrentCompares(4, 1), 1, 'never 0')
+t.test('defaults: a slot per core, at most 4, at least one; half of them per source', async (t) => {
+  t.equal(defaultConcurrentCompares(2), 2)
+  t.equal(defaultConcurrentCompares(1), 1)
+  t.equal(defaultConcurrentCompares(32), 4)
+  t.equal(defaultConcurrentCompares(0), 1, 'never 0')
   t.equal(defaultConcurrentComparesPerSource(1), 1)
   t.equal(defaultConcurrentComparesPerSource(2), 1)
   t.equal(defaultConcurrentComparesPerSource(8), 4)
   const pool = new BcryptPool({ concurrent: 3, perSource: 9 })
   t.equal(pool.perSource, 3, 'a source\'s share is at most the pool')
   t.ok(new BcryptPool().concurrent >= 1)
+})
+
+t.test('compares run in threads of lower priority than the event loop, started on demand, none past the cap', { skip: process.platform === 'linux' ? false : 'thread priorities are read from /proc' }, async (t) => {
+  const own = (): string[] => readdirSync('/proc/self/task')
+  const niceOf = (tid: string): number => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16])
+  const before = new Set(own())
+  const mainNice = niceOf(String(process.pid))
+  const pool = new BcryptPool({ concurrent: 2, perSource: 2, niceness: 7 })
+  t.teardown(async () => { await pool.close() })
+  t.same(own().filter((tid) => !before.has(tid)), [], 'no thread before the first compare')
+  const hash = await nativeHash('right', 12)
+  const batch = [compare(pool, 'a', hash), compare(pool, 'b', hash)]
+  let threads: string[] = []
+  // A worker thread appears with its own helper threads; the compare thread is the one that lowered its priority.
+  for (let tries = 0; tries < 2000 && threads.length < 2; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 5))
+    threads = own().filter((tid) => !before.has(tid) && niceOf(tid) === Math.min(19, mainNice + 7))
+  }
+  t.equal(threads.length, 2, 'two compare threads at the process\'s priority + 7')
+  t.equal(niceOf(String(process.pid)), mainNice, 'the event loop\'s priority is unchanged')
+  t.same(await Promise.all(batch), [false, false])
+  t.same(await Promise.all([compare(pool, 'right', hash), compare(pool, 'c', hash)]), [true, false], 'the threads are reused')
+  await pool.close()
+  const left = own().filter((tid) => threads.includes(tid))
+  t.same(left, [], 'closing ends them')
 })
