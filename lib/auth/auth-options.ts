@@ -17,13 +17,13 @@ export interface HtpasswdAuthOptions {
   /** The htpasswd file; read at registration (missing or invalid stops it) and re-read when it changes. */
   path: string
   /**
-   * At most this many bcrypt compares at once; a credential that needs one
-   * over the cap (one not verified recently) is answered 429 with
-   * `Retry-After`. Default: the core count, at most half of libuv's thread
-   * pool (`UV_THREADPOOL_SIZE`, default 4), at least 1.
+   * At most this many bcrypt compares at once, each on its own low-priority
+   * thread; a credential that needs one over the cap (one not verified
+   * recently) is answered 429 with `Retry-After`. Default: the core count,
+   * at most 4.
    */
   concurrentCompares?: number
-  /** At most this many of them for one client address (an IPv6 /64); default half of `concurrentCompares`, at least 1. */
+  /** At most this many of them for one client address (an IPv6 /64; capped at `concurrentCompares`); default half of `concurrentCompares`, at least 1. */
   concurrentComparesPerSource?: number
 }
 
