@@ -57,6 +57,12 @@ export const DEFAULT_ADDR = '127.0.0.1:5000'
 export const ENV_PREFIX = 'REGISTRY_'
 /** Names the configuration file when no argument does, as in distribution. Not a configuration key. */
 export const CONFIG_PATH_VARIABLE = 'REGISTRY_CONFIGURATION_PATH'
+/**
+ * `true` makes every unknown configuration key stop start-up instead of being
+ * warned about (strict mode). Not a configuration key. Off by default: see
+ * the README on why unknown keys are warnings unless they could open access.
+ */
+export const STRICT_VARIABLE = 'REGISTRY_CONFIGURATION_STRICT'
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 type ConfigValue = string | null | ConfigValue[] | ConfigMap
@@ -69,6 +75,18 @@ const STORAGE_SETTINGS = new Set(['delete', 'maintenance', 'cache', 'redirect', 
 /** Keys under `auth` that are settings rather than an access controller type (ours). */
 const AUTH_SETTINGS = new Set(['anonymouspull'])
 const AUTH_TYPES = ['silly', 'htpasswd', 'token']
+/**
+ * Top-level keys whose sections restrict access: an unknown key that differs
+ * from one only in case or by a small edit stops start-up.
+ */
+const ROOT_SECURITY_KEYS: Record<string, string> = {
+  auth: 'access control',
+  accesscontrol: 'access rules',
+  http: 'which holds http.tls and http.ratelimit',
+  storage: 'which holds storage.maintenance.readonly',
+  // Not a top-level key: read-only mode is storage.maintenance.readonly.
+  maintenance: 'read-only mode belongs in storage.maintenance'
+}
 const KNOWN_UNSUPPORTED_DRIVERS = new Set(['azure', 'gcs', 'swift', 'oss'])
 
 // Plain `~`, `null` and empty scalars are null; everything else stays a string
@@ -123,10 +141,55 @@ function normalizeStorage (root: ConfigMap): void {
   }
 }
 
+/**
+ * The distance between two keys counting insertions, deletions,
+ * substitutions and swaps of neighbours (optimal string alignment), compared
+ * without case.
+ */
+export function keyDistance (a: string, b: string): number {
+  const x = a.toLowerCase()
+  const y = b.toLowerCase()
+  const rows: number[][] = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1
+      let best = Math.min(rows[i - 1][j] + 1, rows[i][j - 1] + 1, rows[i - 1][j - 1] + cost)
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) best = Math.min(best, rows[i - 2][j - 2] + 1)
+      rows[i][j] = best
+    }
+  }
+  return rows[x.length][y.length]
+}
+
+/**
+ * The key among `candidates` that `key` differs from only in case or by a
+ * small edit (1 for keys of up to 4 letters, else 2), if any.
+ */
+export function resembledKey (key: string, candidates: Iterable<string>): string | undefined {
+  for (const candidate of candidates) {
+    if (key.toLowerCase() === candidate.toLowerCase()) return candidate
+  }
+  for (const candidate of candidates) {
+    if (keyDistance(key, candidate) <= (candidate.length <= 4 ? 1 : 2)) return candidate
+  }
+  return undefined
+}
+
+/**
+ * What `Section.finish` does with an unknown key, beyond warning: a section
+ * that restricts access refuses every unknown key (`restricts` says what it
+ * restricts), and an unknown key resembling a key that restricts access is
+ * refused (`resembles` maps such keys to what they are for).
+ */
+interface FinishGuard {
+  restricts?: string
+  resembles?: Record<string, string>
+}
+
 /** Remembers which configuration paths an environment variable set, so messages can name it. */
 class Reader {
   readonly warnings: string[] = []
-  constructor (private readonly envSources: Map<string, string>) {}
+  constructor (private readonly envSources: Map<string, string>, readonly strict = false) {}
 
   origin (path: string): string {
     let best: string | undefined
@@ -214,10 +277,24 @@ class Section {
     if (!isEmpty(value)) this.reader.fail(this.at(key), problem)
   }
 
-  /** Reports every key of this mapping that nothing read. */
-  finish (): void {
+  /**
+   * Reports every key of this mapping that nothing read: a warning, unless
+   * ignoring it could leave open what the operator meant to restrict (see
+   * FinishGuard), or in strict mode; then start-up stops.
+   */
+  finish (guard: FinishGuard = {}): void {
     for (const key of Object.keys(this.map)) {
-      if (!this.used.has(key)) this.reader.warn(this.at(key), 'is not a known configuration key and is ignored')
+      if (this.used.has(key)) continue
+      const resembles = guard.resembles ?? {}
+      const like = resembledKey(key, Object.keys(resembles))
+      if (like !== undefined) {
+        this.reader.fail(this.at(key), `is not a known configuration key, but resembles "${this.at(like)}" (${resembles[like]}): refusing to start with it ignored; check its spelling and case`)
+      }
+      if (guard.restricts !== undefined) {
+        this.reader.fail(this.at(key), `is not a known key of "${this.path}", which ${guard.restricts}: a setting that restricts access is understood or refused, never ignored; check its spelling and case`)
+      }
+      if (this.reader.strict) this.reader.fail(this.at(key), `is not a known configuration key (${STRICT_VARIABLE} is on: unknown keys stop start-up)`)
+      this.reader.warn(this.at(key), 'is not a known configuration key and is ignored')
     }
   }
 }
@@ -301,7 +378,7 @@ function readHttp (http: Section, reader: Reader, result: Partial<DistributionCo
   readDebug(http.section('debug'), reader, result, options)
   http.unsupported('headers')
   http.unsupported('http2')
-  http.finish()
+  http.finish({ resembles: { tls: 'TLS, which keeps traffic encrypted', ratelimit: 'the rate limit' } })
 }
 
 const PROXY_ADDRESS_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -381,7 +458,7 @@ function readStorage (storage: Section, reader: Reader, options: RegistryOptions
 function readMaintenance (maintenance: Section, reader: Reader, options: RegistryOptions): void {
   const readOnly = maintenance.section('readonly')
   const readOnlyEnabled = readOnly.boolean('enabled')
-  readOnly.finish()
+  readOnly.finish({ restricts: 'makes the registry read-only' })
   const purging = maintenance.section('uploadpurging')
   const uploadPurging: NonNullable<NonNullable<RegistryOptions['maintenance']>['uploadPurging']> = {}
   const enabled = purging.boolean('enabled')
@@ -394,7 +471,7 @@ function readMaintenance (maintenance: Section, reader: Reader, options: Registr
   const dryRun = purging.boolean('dryrun')
   if (dryRun !== undefined) uploadPurging.dryRun = dryRun
   purging.finish()
-  maintenance.finish()
+  maintenance.finish({ resembles: { readonly: 'read-only mode' } })
   if (readOnlyEnabled === undefined && Object.keys(uploadPurging).length === 0) return
   options.maintenance = {
     ...(Object.keys(uploadPurging).length === 0 ? {} : { uploadPurging }),
@@ -423,7 +500,7 @@ function readRateLimit (rateLimit: Section, reader: Reader, options: RegistryOpt
   const max = rateLimit.integer('max')
   const window = readPositiveDuration(rateLimit, 'window', MAX_TIMER_MS)
   const keyBy = rateLimit.string('keyby')
-  rateLimit.finish()
+  rateLimit.finish({ restricts: 'limits the requests a client may make' })
   if (keyBy !== undefined && keyBy !== 'ip' && keyBy !== 'user') reader.fail(rateLimit.at('keyby'), `must be ip or user, got ${quote(keyBy)}`)
   if (max !== undefined && max < 1) reader.fail(rateLimit.at('max'), 'must be 1 or more')
   if (enabled === false || (enabled === undefined && max === undefined && window === undefined && keyBy === undefined)) return
@@ -639,11 +716,13 @@ function readSigningAlgorithms (token: Section): SigningAlgorithm[] | undefined 
  * `anonymouspull`. One type at most; one we cannot run stops the registry, as
  * serving open where access control was configured would be the worst outcome.
  */
-function readAuth (auth: Section, reader: Reader, options: RegistryOptions): void {
+function readAuth (auth: Section, present: boolean, reader: Reader, options: RegistryOptions): void {
   const anonymousPull = auth.boolean('anonymouspull')
   const types = auth.keys().filter((key) => !AUTH_SETTINGS.has(key))
   if (types.length === 0) {
     if (anonymousPull === true) reader.fail(auth.at('anonymouspull'), `is set but no access controller (${AUTH_TYPES.join(', ')}) is configured: refusing to start an open registry`)
+    // `auth: {}`, `auth: null`, REGISTRY_AUTH="": access control was meant but none is usable.
+    if (present) reader.fail(auth.path, `is present but configures no access controller (${AUTH_TYPES.join(', ')}): refusing to start an open registry; remove the auth key to run one`)
     auth.finish()
     return
   }
@@ -672,7 +751,7 @@ function readAuth (auth: Section, reader: Reader, options: RegistryOptions): voi
   } else {
     reader.fail(auth.at(type), `is not an access controller this registry has (${AUTH_TYPES.join(', ')}): refusing to start an open registry where access control was configured`)
   }
-  settings.finish()
+  settings.finish({ restricts: 'configures access control' })
   options.auth = anonymousPull === true ? { ...config, anonymousPull: true } : config
   auth.finish()
 }
@@ -726,7 +805,12 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
   if (maxEntries !== undefined && maxEntries > 0) options.limits = { ...options.limits, catalogPageSize: maxEntries }
   catalog.finish()
 
-  readAuth(root.section('auth'), reader, options)
+  readAuth(root.section('auth'), Object.hasOwn(rootValue, 'auth'), reader, options)
+  // Before any other key is reported: a section that restricts access is understood or refused, never ignored.
+  if (Object.hasOwn(rootValue, 'accesscontrol')) {
+    root.get('accesscontrol')
+    reader.fail('accesscontrol', 'is not supported yet: refusing to start with access rules that would not be enforced')
+  }
   readHealth(root.section('health'), reader, result)
   root.refuse('proxy', 'is not supported yet: refusing to start a writable registry where a pull-through cache was configured')
   const notifications = readNotificationsConfig(root.get('notifications'))
@@ -735,7 +819,7 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
   for (const key of ['middleware', 'reporting', 'compatibility', 'validation', 'policy']) {
     root.unsupported(key)
   }
-  root.finish()
+  root.finish({ resembles: ROOT_SECURITY_KEYS })
 
   return {
     options,
@@ -754,7 +838,7 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
  * `REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY`.
  */
 function applyEnvironment (root: ConfigMap, env: NodeJS.ProcessEnv, sources: Map<string, string>, warnings: string[]): void {
-  const names = Object.keys(env).filter((name) => name.startsWith(ENV_PREFIX) && name !== CONFIG_PATH_VARIABLE).sort()
+  const names = Object.keys(env).filter((name) => name.startsWith(ENV_PREFIX) && name !== CONFIG_PATH_VARIABLE && name !== STRICT_VARIABLE).sort()
   for (const name of names) {
     // Trimmed as YAML trims a plain scalar, which is what distribution parses the value as.
     const raw = env[name]?.trim()
@@ -801,6 +885,15 @@ function applyEnvironment (root: ConfigMap, env: NodeJS.ProcessEnv, sources: Map
   }
 }
 
+/** REGISTRY_CONFIGURATION_STRICT: true/false in the spellings booleans take; anything else stops start-up. */
+function strictMode (env: NodeJS.ProcessEnv): boolean {
+  const raw = env[STRICT_VARIABLE]?.trim()
+  if (raw === undefined || raw === '') return false
+  if (/^(?:true|yes|on|1)$/i.test(raw)) return true
+  if (/^(?:false|no|off|0)$/i.test(raw)) return false
+  throw new RegistryConfigError(STRICT_VARIABLE, `must be true or false, got ${quote(raw)}`)
+}
+
 /**
  * Turns a configuration file's text (or undefined, for no file) plus the
  * environment into the registry's options and the server's settings.
@@ -823,7 +916,7 @@ export function parseDistributionConfig (text: string | undefined, env: NodeJS.P
   applyEnvironment(root, env, sources, warnings)
   normalizeStorage(root)
 
-  const reader = new Reader(sources)
+  const reader = new Reader(sources, strictMode(env))
   const config = interpret(root, reader)
   return { ...config, warnings: [...warnings, ...reader.warnings], ...(configFile === undefined ? {} : { configFile }) }
 }

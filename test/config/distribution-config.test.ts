@@ -447,12 +447,19 @@ storage:
   configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      dryrun: maybe\n', {}), 'storage.maintenance.uploadpurging.dryrun', /true or false/)
   configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    readonly:\n      enabled: sometimes\n', {}), 'storage.maintenance.readonly.enabled', /true or false/)
   configError(t, () => parseDistributionConfig(undefined, { REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE: '-1h' }), 'storage.maintenance.uploadpurging.age', /REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING_AGE/)
-  const unknown = parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      agee: 1h\n    readonly:\n      enable: true\n    other: 1\n', {})
-  t.equal(unknown.warnings.length, 3)
-  for (const key of ['storage.maintenance.uploadpurging.agee', 'storage.maintenance.readonly.enable', 'storage.maintenance.other']) {
+  const unknown = parseDistributionConfig('storage:\n  maintenance:\n    uploadpurging:\n      agee: 1h\n    other: 1\n', {})
+  t.equal(unknown.warnings.length, 2)
+  for (const key of ['storage.maintenance.uploadpurging.agee', 'storage.maintenance.other']) {
     t.ok(unknown.warnings.some((warning) => warning.includes(`"${key}"`) && /not a known configuration key/.test(warning)), key)
   }
-  t.equal(unknown.options.maintenance, undefined, 'a misspelt readonly never turns read-only on nor off')
+  // A misspelt key in read-only mode, or a misspelt readonly, could leave the registry writable: refused.
+  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    readonly:\n      enable: true\n', {}), 'storage.maintenance.readonly.enable', /read-only.*never ignored/)
+  configError(t, () => parseDistributionConfig('storage:\n  maintenance:\n    readonly:\n      enabled: true\n      Enabled: false\n', {}), 'storage.maintenance.readonly.Enabled', /never ignored/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLE: 'true' }), 'storage.maintenance.readonly.enable', /REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLE/)
+  for (const key of ['readOnly', 'read-only', 'readonyl', 'READONLY']) {
+    configError(t, () => parseDistributionConfig(`storage:\n  maintenance:\n    ${key}:\n      enabled: true\n`, {}), `storage.maintenance.${key}`, /resembles "storage\.maintenance\.readonly"/)
+  }
+  configError(t, () => parseDistributionConfig('maintenance:\n  readonly:\n    enabled: true\n', {}), 'maintenance', /storage\.maintenance/)
 })
 
 t.test('http.debug: the debug server, with Prometheus metrics when enabled', async (t) => {
@@ -522,7 +529,10 @@ t.test('settings whose absence would let in what the operator kept out stop the 
   configError(t, () => parseDistributionConfig('http:\n  tls:\n    certificate: /c.pem\n    key: /k.pem\n', {}), 'http.tls', /refusing/)
   configError(t, () => parseDistributionConfig('proxy:\n  remoteurl: https://registry-1.docker.io\n', {}), 'proxy', /refusing/)
   configError(t, () => parseDistributionConfig(undefined, { REGISTRY_AUTH: 'htpasswd' }), 'auth.htpasswd.realm', /REGISTRY_AUTH/)
-  t.same(parseDistributionConfig('auth: {}\nhttp:\n  tls: {}\n', {}).warnings, [], 'empty sections are nothing configured')
+  t.same(parseDistributionConfig('http:\n  tls: {}\n', {}).warnings, [], 'an empty tls section is nothing configured, as in distribution')
+  configError(t, () => parseDistributionConfig('accesscontrol:\n  rules: []\n', {}), 'accesscontrol', /not supported yet/)
+  configError(t, () => parseDistributionConfig('accesscontrol: {}\n', {}), 'accesscontrol', /not supported yet/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_ACCESSCONTROL: '{}' }), 'accesscontrol', /REGISTRY_ACCESSCONTROL/)
 })
 
 t.test('unknown keys are reported as warnings, never silently ignored', async (t) => {
@@ -628,8 +638,7 @@ auth:
 `, {})
   t.same(token.options.auth, { token: { realm: 'https://auth.test/token', service: 'registry.test', issuer: 'auth.test', rootCertBundle: '/certs/bundle.pem', jwks: '/certs/jwks.json', signingAlgorithms: ['RS256', 'ES256'] } })
   t.same(token.warnings, [])
-  t.same(parseDistributionConfig('auth: {}\n', {}).options.auth, undefined, 'an empty section configures nothing')
-  t.same(parseDistributionConfig('auth:\n  anonymouspull: false\n', {}).options.auth, undefined)
+  t.same(parseDistributionConfig('version: 0.1\n', {}).options.auth, undefined, 'no auth key: open')
 })
 
 t.test('auth from the environment', async (t) => {
@@ -666,6 +675,54 @@ t.test('an auth section the registry cannot use stops it', async (t) => {
   configError(t, () => parseDistributionConfig(`${token}    signingalgorithms: {a: b}\n`, {}), 'auth.token.signingalgorithms', /list/)
   configError(t, () => parseDistributionConfig('auth:\n  silly:\n    realm: r\n    service: s\n  htpasswd:\n    realm: r\n    path: /p\n', {}), 'auth', /more than one access controller/)
   configError(t, () => parseDistributionConfig('auth:\n  anonymouspull: true\n', {}), 'auth.anonymouspull', /refusing to start an open registry/)
+})
+
+t.test('an auth key that is present but configures no usable controller stops the registry', async (t) => {
+  for (const [file, env] of [
+    ['auth: {}\n', {}],
+    ['auth:\n', {}],
+    ['auth: null\n', {}],
+    ['auth: ~\n', {}],
+    ['auth:\n  anonymouspull: false\n', {}],
+    [undefined, { REGISTRY_AUTH: '' }],
+    [undefined, { REGISTRY_AUTH: '{}' }],
+    ['auth:\n  htpasswd:\n    realm: r\n    path: /p\n', { REGISTRY_AUTH: '' }]
+  ] as Array<[string | undefined, Record<string, string>]>) {
+    const message = configError(t, () => parseDistributionConfig(file, env), 'auth', /no access controller.*open registry/)
+    if (env.REGISTRY_AUTH !== undefined) t.match(message, 'REGISTRY_AUTH', 'names the variable')
+  }
+  // Keys inside a controller's section are all known or refused.
+  configError(t, () => parseDistributionConfig('auth:\n  htpasswd:\n    realm: r\n    path: /p\n    pth: /q\n', {}), 'auth.htpasswd.pth', /never ignored/)
+  configError(t, () => parseDistributionConfig('auth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n    jwks: /j.json\n    Issuer: other\n', {}), 'auth.token.Issuer', /never ignored/)
+})
+
+t.test('an unknown key resembling a key that restricts access stops the registry, naming the key', async (t) => {
+  const htpasswd = '\n  htpasswd:\n    realm: r\n    path: /p\n'
+  for (const key of ['Auth', 'AUTH', 'auht', 'aut', 'authh', 'oauth']) {
+    configError(t, () => parseDistributionConfig(`${key}:${htpasswd}`, {}), key, /resembles "auth"/)
+  }
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_AUHT_HTPASSWD_REALM: 'r' }), 'auht', /resembles "auth".*REGISTRY_AUHT_HTPASSWD_REALM/)
+  for (const key of ['AccessControl', 'accesscontroll', 'acesscontrol', 'access_control']) {
+    configError(t, () => parseDistributionConfig(`${key}:\n  rules: []\n`, {}), key, /resembles "accesscontrol"/)
+  }
+  for (const key of ['TLS', 'Tls', 'tsl', 'tl']) {
+    configError(t, () => parseDistributionConfig(`http:\n  ${key}:\n    certificate: /c.pem\n`, {}), `http.${key}`, /resembles "http\.tls"/)
+  }
+  configError(t, () => parseDistributionConfig('HTTP:\n  tls:\n    certificate: /c.pem\n', {}), 'HTTP', /resembles "http"/)
+  configError(t, () => parseDistributionConfig('http:\n  RateLimit:\n    max: 1\n', {}), 'http.RateLimit', /resembles "http\.ratelimit"/)
+  configError(t, () => parseDistributionConfig('http:\n  ratelimit:\n    max: 1\n    windw: 1m\n', {}), 'http.ratelimit.windw', /never ignored/)
+  // Keys far from every security key stay warnings.
+  const far = parseDistributionConfig('colour: blue\nx-anchors: {}\npath: /x\n', {})
+  t.equal(far.warnings.length, 3)
+})
+
+t.test('strict mode: REGISTRY_CONFIGURATION_STRICT makes every unknown key stop start-up', async (t) => {
+  t.equal(parseDistributionConfig('colour: blue\n', {}).warnings.length, 1, 'off by default: a warning')
+  configError(t, () => parseDistributionConfig('colour: blue\n', { REGISTRY_CONFIGURATION_STRICT: 'true' }), 'colour', /REGISTRY_CONFIGURATION_STRICT/)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_CONFIGURATION_STRICT: 'true', REGISTRY_SERVICE_HOST: '10.0.0.1' }), 'service', /REGISTRY_SERVICE_HOST/)
+  t.same(parseDistributionConfig('version: 0.1\n', { REGISTRY_CONFIGURATION_STRICT: 'true' }).warnings, [], 'not itself a configuration key')
+  t.equal(parseDistributionConfig('colour: blue\n', { REGISTRY_CONFIGURATION_STRICT: 'false' }).warnings.length, 1)
+  configError(t, () => parseDistributionConfig(undefined, { REGISTRY_CONFIGURATION_STRICT: 'sometimes' }), 'REGISTRY_CONFIGURATION_STRICT', /true or false/)
   configError(t, () => parseDistributionConfig('auth:\n  anonymouspull: maybe\n  silly:\n    realm: r\n    service: s\n', {}), 'auth.anonymouspull', /true or false/)
   configError(t, () => parseDistributionConfig('auth:\n  silly: yes\n', {}), 'auth.silly', /mapping/)
 })
@@ -680,13 +737,13 @@ auth:
     jwks: /j.json
     autoredirect: true
     autoredirectpath: /auth/token
-    proxy: x
 `, {})
   t.ok(options.auth)
-  t.equal(warnings.length, 3)
+  t.equal(warnings.length, 2)
   t.ok(warnings.some((warning) => warning.includes('"auth.token.autoredirect"') && /clients are sent to the configured realm/.test(warning)))
   t.ok(warnings.some((warning) => warning.includes('"auth.token.autoredirectpath"')))
-  t.ok(warnings.some((warning) => warning.includes('"auth.token.proxy"') && /not a known configuration key/.test(warning)))
+  // An unknown key in a controller's section is refused, not warned about.
+  configError(t, () => parseDistributionConfig('auth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n    jwks: /j.json\n    proxy: x\n', {}), 'auth.token.proxy', /never ignored/)
   t.same(parseDistributionConfig('auth:\n  token:\n    realm: r\n    service: s\n    issuer: i\n    jwks: /j.json\n    autoredirect: false\n', {}).warnings, [], 'autoredirect: false is what we do')
 })
 
