@@ -47,11 +47,24 @@ export class TagStore {
   /**
    * The tags among `tags` that name a manifest. A tag directory without its
    * `current/link` is one whose write or delete was cut short (a crash between
-   * the index link and the current link): it must not be listed. One read
-   * per tag, a bounded number at once (lib/storage-concurrency.ts).
+   * the index link and the current link): it must not be listed. Links are
+   * written atomically, so a `current/link` that exists is whole: where the
+   * driver can tell cheaply that a file exists (`version`, a local lstat),
+   * that is all a page asks of each tag; otherwise each link is read, a
+   * bounded number at once (lib/storage-concurrency.ts).
    */
   async complete (name: string, tags: string[]): Promise<string[]> {
-    return await filterBounded(tags, async (tag) => await this.resolve(name, tag) !== undefined)
+    return await filterBounded(tags, async (tag) => await this.#hasCurrentLink(name, tag))
+  }
+
+  async #hasCurrentLink (name: string, tag: string): Promise<boolean> {
+    const path = paths.tagCurrentLink(name, tag)
+    if (this.#driver.version !== undefined) {
+      try {
+        return this.#driver.version(path) !== undefined
+      } catch {} // the read below reports what is wrong
+    }
+    return await this.#links.read(path) !== undefined
   }
 
   /** The tags currently pointing at a manifest; every tag is read, a bounded number at once. */
