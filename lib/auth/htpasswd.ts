@@ -204,7 +204,7 @@ export class HtpasswdAccessController implements AccessController {
     this.#refusedSinceWarning++
     const now = Date.now()
     if (now - this.#warnedAt >= REFUSAL_WARNING_INTERVAL_MS) {
-      (this.#log ?? request.log).warn({ refused: this.#refusedSinceWarning, concurrentCompares: this.#bcrypt.concurrent, concurrentComparesPerSource: this.#bcrypt.perSource },
+      (this.#log ?? request.log).warn({ refusedSinceLastWarning: this.#refusedSinceWarning, concurrentCompares: this.#bcrypt.concurrent, concurrentComparesPerSource: this.#bcrypt.perSource },
         'htpasswd: password checks refused with 429, every compare slot (or the client\'s share) being in use')
       this.#warnedAt = now
       this.#refusedSinceWarning = 0
