@@ -29,7 +29,8 @@ import { distributionConfig } from '../test/helpers/docker-registry.js'
 import { freePort } from '../test/helpers/standalone-process.js'
 import { formatNumber, markdownTable } from './stats.js'
 
-const STANDALONE_SCRIPT = fileURLToPath(new URL('../../dist/examples/standalone.js', import.meta.url))
+/** `BENCH_STANDALONE` points at another build's standalone.js, to compare revisions. */
+const STANDALONE_SCRIPT = process.env.BENCH_STANDALONE ?? fileURLToPath(new URL('../../dist/examples/standalone.js', import.meta.url))
 const DOCKER_REGISTRY_BIN = process.env.DOCKER_REGISTRY_BIN ?? '/usr/bin/docker-registry'
 const REALM = 'bench'
 const VERIFIED = { user: 'alice', password: 'alice-password' }
