@@ -1,11 +1,16 @@
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
+import { fileURLToPath } from 'node:url'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { hash as nativeHash } from '@node-rs/bcrypt'
 import bcryptjs from 'bcryptjs'
 import { BcryptPool, defaultConcurrentCompares, defaultConcurrentComparesPerSource } from '../../lib/auth/bcrypt-pool.js'
 import { parseHtpasswd } from '../../lib/auth/htpasswd-file.js'
+import { tempDir } from '../helpers/registry.js'
 
 // Written by Apache's `htpasswd -nbB -C 5 <user> <password>` (apache2-utils 2.4.68), which writes `$2y$`.
 const APACHE_HTPASSWD = [
@@ -139,7 +144,36 @@ t.test('compares run in threads of lower priority than the event loop, started o
   t.equal(niceOf(String(process.pid)), mainNice, 'the event loop\'s priority is unchanged')
   t.same(await Promise.all(batch), [false, false])
   t.same(await Promise.all([compare(pool, 'right', hash), compare(pool, 'c', hash)]), [true, false], 'the threads are reused')
+  const inFlight = t.rejects(compare(pool, 'd', hash), /closed/, 'a compare in progress is rejected by close')
   await pool.close()
+  await inFlight
   const left = own().filter((tid) => threads.includes(tid))
   t.same(left, [], 'closing ends them')
+})
+
+t.test('idle compare threads do not keep a process alive', async (t) => {
+  // A child that runs one compare and then has nothing left to do must exit on its own, without close().
+  const script = [
+    `import { BcryptPool } from ${JSON.stringify(new URL('../../lib/auth/bcrypt-pool.js', import.meta.url).href)}`,
+    `const [user, hash] = ${JSON.stringify(APACHE_HTPASSWD.split('\n')[2].split(':'))}`,
+    `const admission = new BcryptPool({ concurrent: 1 }).tryCompare(${JSON.stringify(APACHE_PASSWORDS.carol)}, hash, user)`,
+    `console.log('matched', await admission.started)`
+  ].join('\n')
+  // Only the TypeScript loader of the runner's flags, so the child imports the source as the test does.
+  const loader = process.execArgv.filter((arg) => arg.includes('typescript'))
+  const dir = await tempDir()
+  t.teardown(dir.cleanup)
+  const file = join(dir.path, 'one-compare.mjs')
+  await writeFile(file, script)
+  const child = spawn(process.execPath, [...loader, file], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  let errors = ''
+  child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { errors += chunk.toString() })
+  // Idle threads end after 30 s anyway; a child still alive at 20 s is held by them.
+  const hang = setTimeout(() => { child.kill('SIGKILL') }, 20_000)
+  const [code, signal] = await once(child, 'exit') as [number | null, string | null]
+  clearTimeout(hang)
+  t.equal(output.trim(), 'matched true', `the compare ran in its thread ${errors}`)
+  t.same([code, signal], [0, null], 'and the process ended by itself (killed at 20 s otherwise)')
 })
