@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
+// Loaded here too, so a platform without the native binary fails when the registry loads, not at the first login.
+import '@node-rs/bcrypt'
 
 /**
  * How much lower than the process the compare threads run (a nice value
