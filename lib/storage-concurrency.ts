@@ -28,15 +28,17 @@ import { isDescriptorExhaustion } from './storage/errors.js'
 
 /** Operations one fan-out runs at once. The libuv pool has 4 threads by default: more in flight only queues. */
 export const FANOUT_PER_CALL = 16
-/** Slots shared by every fan-out in the process: each holds at most one descriptor while it runs. */
+/** Slots shared by every fan-out in the process: an item holds one descriptor while it runs, or a few for a recursive delete. */
 export const FANOUT_PROCESS = 128
 /**
- * Items a call runs between turns of the event loop. Items answered from a
- * cache (a synchronous lstat and a promise) never leave the microtask queue,
- * so without a turn now and then 37,000 of them would hold up every other
- * request for their whole run.
+ * How long a call's items may keep the event loop before every worker of the
+ * call waits one turn. Items answered from a cache (a synchronous lstat and
+ * a resolved promise) never leave the microtask queue, so without a turn
+ * now and then 37,000 of them would hold up every other request for their
+ * whole run. All workers compare against the same mark, so once it passes
+ * they all wait, and the loop really turns.
  */
-const ITEMS_PER_TURN = 64
+const TURN_MS = 5
 /** Backoff before each retry of an operation that met EMFILE/ENFILE; about 0.6 s in all. */
 const RETRY_DELAYS_MS = [10, 20, 40, 80, 160, 320]
 
@@ -124,9 +126,15 @@ async function run<T, R> (items: Iterable<T>, work: (item: T, index: number) => 
   let index = 0
   let stopped = false
   let failure: { error: unknown } | undefined
+  let lastTurn = performance.now()
+  const turnWhenDue = async (): Promise<void> => {
+    if (performance.now() - lastTurn < TURN_MS) return
+    await yieldToEventLoop()
+    lastTurn = performance.now()
+  }
   if (holdingSlot.getStore() === true) {
     for (let next = iterator.next(); next.done !== true; next = iterator.next()) {
-      if (index > 0 && index % ITEMS_PER_TURN === 0) await yieldToEventLoop()
+      await turnWhenDue()
       const result = await runItem(next.value, index)
       results[index++] = result
       if (stop?.(result) === true) break
@@ -135,13 +143,9 @@ async function run<T, R> (items: Iterable<T>, work: (item: T, index: number) => 
   }
   const slots = options.slots ?? storageSlots
   const limit = Math.max(1, Math.floor(options.limit ?? FANOUT_PER_CALL))
-  let sinceTurn = 0
   const worker = async (): Promise<void> => {
     while (!stopped && failure === undefined) {
-      if (++sinceTurn >= ITEMS_PER_TURN) {
-        sinceTurn = 0
-        await yieldToEventLoop()
-      }
+      await turnWhenDue()
       const release = await slots.acquire()
       try {
         if (stopped || failure !== undefined) return

@@ -107,3 +107,17 @@ t.test('a semaphore rejects a size that is not a positive integer', async (t) =>
   t.throws(() => new Semaphore(0), TypeError)
   t.throws(() => new Semaphore(1.5), TypeError)
 })
+
+t.test('items that never leave the microtask queue still let the event loop turn', async (t) => {
+  let turned = false
+  setImmediate(() => { turned = true })
+  let sink = 0
+  let turnedBeforeTheEnd = false
+  await forEachBounded(Array.from({ length: 50_000 }, (_unused, i) => i), async (item) => {
+    // What a cached lookup costs: synchronous work and a resolved promise.
+    for (let i = 0; i < 500; i++) sink += i ^ item
+    if (turned) turnedBeforeTheEnd = true
+  }, { slots: new Semaphore(100) })
+  t.ok(turnedBeforeTheEnd, 'a setImmediate queued before the fan-out ran during it')
+  t.ok(sink !== 0)
+})
