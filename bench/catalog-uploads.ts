@@ -13,6 +13,7 @@ import { median } from './stats.js'
  * answers `GET /v2/_catalog?n=5&last=junk` a few times, each timed.
  *
  *   npx tsc -p bench/tsconfig.json && node dist-bench/bench/catalog-uploads.js [--dirs=20000] [--runs=5]
+ *   BENCH_OURS_SCRIPT=/elsewhere/dist/examples/standalone.js node dist-bench/bench/catalog-uploads.js   (another build)
  */
 
 const REAL = ['alpha/one', 'library/base', 'upload-10000x/real', 'zz-final']
@@ -65,7 +66,7 @@ async function main (): Promise<void> {
         times.push(ms)
         process.stderr.write(`run ${run + 1}: ${ms.toFixed(0)} ms\n`)
       }
-      process.stdout.write(`catalog n=5&last=junk over ${dirs} upload-only directories: median ${median(times).toFixed(0)} ms, first ${times[0].toFixed(0)} ms (${runs} runs)\n`)
+      process.stdout.write(`${process.env.BENCH_OURS_SCRIPT ?? 'dist/examples/standalone.js'}: catalog n=5&last=junk over ${dirs} upload-only directories: median ${median(times).toFixed(0)} ms, first ${times[0].toFixed(0)} ms (${runs} runs)\n`)
     } finally {
       await ours.stop()
     }
