@@ -3,7 +3,7 @@ import { etagMatches } from '../lib/http/conditional.js'
 import { parseRange } from '../lib/http/ranges.js'
 import { headerValue } from '../lib/http/request-values.js'
 import { sendFile } from '../lib/http/send-file.js'
-import { guardStall } from '../lib/http/stall-guard.js'
+import { guardStall, type Stall } from '../lib/http/stall-guard.js'
 import type { RouteHandler } from './handler.js'
 
 /** `GET`/`HEAD /v2/<name>/blobs/<digest>`: the blob, whole or one byte range. */
@@ -29,18 +29,17 @@ export const getBlob: RouteHandler = async (request, reply, context, app) => {
   if (range !== undefined) reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${blob.size}`)
   if (request.method === 'HEAD') return await reply.send()
   const idleTimeout = app.limits.bodyIdleTimeout
+  const onStall = (stall: Stall): void => {
+    context.log.warn({ digest: digest.digest, idleMs: stall.idleMs, bytesWritten: stall.bytesWritten }, 'download stalled: the client took nothing for the body idle timeout; closing the connection')
+  }
   const file = length > 0 ? await app.blobs.open(digest) : undefined
   if (file === undefined) {
     // Fastify pipes the stream with backpressure; a client that takes nothing is cut as sendFile cuts it.
     const stream = await app.blobs.reader(digest, start, length)
-    if (length > 0) {
-      guardStall(reply.raw, idleTimeout, (stall) => {
-        request.log.warn({ digest: digest.digest, idleMs: stall.idleMs, bytesWritten: stall.bytesWritten }, 'download stalled: the client took nothing for the body idle timeout; closing the connection')
-      })
-    }
+    if (length > 0) guardStall(reply.raw, idleTimeout, onStall)
     return await reply.send(stream)
   }
-  await sendFile(reply, file, start, length, { idleTimeout })
+  await sendFile(reply, file, start, length, { idleTimeout, onStall })
   return reply
 }
 

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyReply } from 'fastify'
 import type { RandomAccessFile } from '../storage/driver.js'
 import { BufferPool } from './buffer-pool.js'
-import { guardStall } from './stall-guard.js'
+import { guardStall, type Stall } from './stall-guard.js'
 
 const MiB = 1024 * 1024
 
@@ -32,6 +32,8 @@ export interface SendFileOptions {
    * the connection is closed (logged as a warning); 0 or absent never cuts.
    */
   idleTimeout?: number
+  /** Called when the client is cut for taking nothing; the default logs a warning on the reply's logger. */
+  onStall?: (stall: Stall) => void
 }
 
 /**
@@ -55,9 +57,9 @@ export async function sendFile (reply: FastifyReply, file: RandomAccessFile, sta
       if (value !== undefined) response.setHeader(name, value)
     }
     response.writeHead(reply.statusCode)
-    unguard = guardStall(response, options.idleTimeout ?? 0, (stall) => {
+    unguard = guardStall(response, options.idleTimeout ?? 0, options.onStall ?? ((stall) => {
       reply.log.warn({ idleMs: stall.idleMs, bytesWritten: stall.bytesWritten }, 'download stalled: the client took nothing for the body idle timeout; closing the connection')
-    })
+    }))
     await pump(file, response, start, start + length)
   } catch (error) {
     response.destroy(error as Error)

@@ -22,7 +22,7 @@ const MiB = 1024 * 1024
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 const sha256 = (content: Uint8Array): string => `sha256:${createHash('sha256').update(content).digest('hex')}`
 
-interface Server { app: FastifyInstance, port: number, logs: Array<{ level: number, msg: string, idleMs?: number }>, closed: () => number }
+interface Server { app: FastifyInstance, port: number, logs: Array<{ level: number, msg: string, idleMs?: number, repository?: string, digest?: string }>, closed: () => number }
 
 /** The registry listening on 127.0.0.1, its warnings kept, counting the connections it has seen close. */
 async function serve (t: Test, options: RegistryOptions): Promise<Server> {
@@ -145,6 +145,7 @@ for (const storage of ['filesystem', 'inmemory'] as const) {
     t.ok(warning, 'a warning says why')
     t.equal(warning?.level, 40, 'at warn level')
     t.ok((warning?.idleMs ?? 0) >= 300, 'with how long the client had taken nothing')
+    t.match(warning, { repository: 'stalled/cut', digest }, 'and what it was downloading')
     // What the client gets once it reads: the headers and part of the body, then the end.
     const { head, body } = await readSlowly(socket, Infinity, 1)
     t.match(head, /^HTTP\/1\.1 200/)
