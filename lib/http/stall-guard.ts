@@ -28,8 +28,13 @@ export function guardStall (response: ServerResponse, idleMs: number, onStall: (
   let lastProgress = Date.now()
   const check = (): void => {
     const socket = response.socket
-    if (socket === null || socket.destroyed) return stop()
     const now = Date.now()
+    // A pipelined response gets its socket when the responses before it are done: until then it waits on them, not on its client.
+    if (socket === null) {
+      lastProgress = now
+      return
+    }
+    if (socket.destroyed) return stop()
     // Bytes whose writes have completed: written to the socket minus what it still holds.
     const done = socket.bytesWritten - socket.writableLength
     const inLibuv = (socket as unknown as { _handle?: WriteQueue | null })._handle?.writeQueueSize ?? 0

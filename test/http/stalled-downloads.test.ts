@@ -173,6 +173,23 @@ for (const storage of ['filesystem', 'inmemory'] as const) {
   })
 }
 
+t.test('a pipelined download that stalls is cut too, though it got its socket only after the one before it', async (t) => {
+  const server = await serve(t, { ...await filesystem(t), limits: { bodyIdleTimeout: 300 } })
+  const small = await pushBlob(server.app, 'stalled/pipelined', randomBytes(1000))
+  const big = await pushBlob(server.app, 'stalled/pipelined', randomBytes(8 * MiB))
+  const socket = connect({ host: '127.0.0.1', port: server.port })
+  socket.pause()
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve).once('error', reject) })
+  socket.on('error', () => {})
+  // Both requests in one write: the second response waits for the first before it has a socket.
+  socket.write([small, big].map((digest) => `GET /v2/stalled/pipelined/blobs/${digest} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`).join(''))
+  const started = Date.now()
+  while (server.closed() === 0 && Date.now() - started < 20_000) await sleep(25)
+  t.equal(server.closed(), 1, 'the server closed the connection')
+  t.match(server.logs.find((entry) => /download stalled/.test(entry.msg)), { digest: big }, 'the stalled one is the second')
+  socket.destroy()
+})
+
 t.test('ranged GETs over real sockets, across chunk and buffer boundaries', async (t) => {
   const server = await serve(t, await filesystem(t))
   const blob = randomBytes(6 * MiB + 99)
