@@ -73,3 +73,36 @@ export function bodyKillingMidway (content: Buffer, offset: number, killAfter: n
   })())
   return { body, sent: () => sent }
 }
+
+export interface ExitedRegistry {
+  code: number | null
+  signal: NodeJS.Signals | null
+  output: string
+  /** The JSON log lines printed, parsed; other lines are skipped. */
+  logs: Array<{ level: number, msg: string, [key: string]: unknown }>
+}
+
+/**
+ * Runs the compiled standalone server with only PATH and `env` in its
+ * environment (no REGISTRY_* of the machine running the tests) and waits for
+ * it to exit; SIGKILLs it after `timeoutMs` (the result then has signal
+ * SIGKILL). For configurations that must stop start-up.
+ */
+export async function runStandaloneToExit (env: Record<string, string>, args: string[] = [], timeoutMs = 15_000): Promise<ExitedRegistry> {
+  let output = ''
+  const child = spawn(process.execPath, [STANDALONE_SCRIPT, ...args], {
+    env: { PATH: process.env.PATH ?? '', REGISTRY_HTTP_ADDR: '127.0.0.1:0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
+  const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
+  // 'close', not 'exit': every line it printed has been read.
+  const [code, signal] = await once(child, 'close') as [number | null, NodeJS.Signals | null]
+  clearTimeout(timer)
+  const logs: ExitedRegistry['logs'] = []
+  for (const line of output.split('\n')) {
+    try { logs.push(JSON.parse(line) as ExitedRegistry['logs'][number]) } catch {}
+  }
+  return { code, signal, output, logs }
+}
