@@ -1,12 +1,10 @@
 import type { StorageDriver } from '../storage/driver.js'
+import { retryOnDescriptorExhaustion, storageSlots } from '../storage-concurrency.js'
 import { listNames } from './links.js'
 import { paths } from './paths.js'
 
 /** Listings a walk may have started ahead of the one it needs, at most. */
 const READ_AHEAD = 16
-/** Listings started ahead, summed over every walk in the process, at most. */
-const READ_AHEAD_PROCESS = 64
-let readingAhead = 0
 
 /** A directory under `repositories/` that could be a repository, with the names of its children. */
 export interface RepositoryDirectory {
@@ -52,21 +50,30 @@ export async function * repositoryDirectories (driver: StorageDriver, after?: st
   // window grows with the run, up to READ_AHEAD, and closes at the next repository,
   // so a page of repositories lists exactly what it needs, and a consumer that stops
   // early wastes at most a window's listings.
+  // Reading ahead takes only free slots of the process's storage fan-out bound
+  // (lib/storage-concurrency.ts), so every walk together stays within it and never
+  // makes other requests' storage calls wait.
   const ahead = new Map<string, Promise<string[]>>()
   let run = 0
+  const list = async (name: string): Promise<string[]> => await retryOnDescriptorExhaustion(async () => await listNames(driver, paths.repository(name)))
   const listing = async (name: string): Promise<string[]> => {
     const started = ahead.get(name)
-    if (started === undefined) return await listNames(driver, paths.repository(name))
+    if (started === undefined) return await list(name)
     ahead.delete(name)
     return await started
   }
   const readAhead = (cursor: Cursor): void => {
     const width = Math.min(run, READ_AHEAD)
-    for (let index = cursor.index; index < cursor.children.length && ahead.size < width && readingAhead < READ_AHEAD_PROCESS; index++) {
+    for (let index = cursor.index; index < cursor.children.length && ahead.size < width && storageSlots.inUse + storageSlots.waiting < storageSlots.size; index++) {
       const name = cursor.prefix + cursor.children[index]
       if (ahead.has(name)) continue
-      readingAhead++
-      const started = listNames(driver, paths.repository(name)).finally(() => { readingAhead-- })
+      const started = storageSlots.acquire().then(async (release) => {
+        try {
+          return await list(name)
+        } finally {
+          release()
+        }
+      })
       started.catch(() => {}) // a listing nobody takes must not be an unhandled rejection; a taken one rethrows
       ahead.set(name, started)
     }
