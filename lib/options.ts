@@ -223,7 +223,16 @@ export const RegistryDataOptionsSchema = Type.Object({
     /** Upload requests (monolithic POST, PATCH, PUT with a body) one instance receives at once; more get 429 (default: no cap). */
     concurrentUploads: Type.Optional(PositiveInteger),
     /** Milliseconds a request body may stall before the connection is dropped (default 2 minutes). */
-    bodyIdleTimeout: Type.Optional(PositiveInteger)
+    bodyIdleTimeout: Type.Optional(PositiveInteger),
+    /**
+     * Least bytes per second a request body must average over each
+     * `bodyMinRateWindow`, counting only time spent waiting for the client;
+     * slower bodies are cut with BLOB_UPLOAD_INVALID, keeping what arrived
+     * (default 1024; 0 turns the check off).
+     */
+    bodyMinRate: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Milliseconds `bodyMinRate` is averaged over (default 30 s). */
+    bodyMinRateWindow: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_TIMER_MS }))
   }, { additionalProperties: false })),
   cache: Type.Optional(Type.Object({
     /** Where what link files name (tags, revisions, layers) is cached (default `storage`; `redis` needs the `redis` option). */
@@ -298,6 +307,8 @@ export interface RegistryOptions {
     uploadMaxAge?: number
     concurrentUploads?: number
     bodyIdleTimeout?: number
+    bodyMinRate?: number
+    bodyMinRateWindow?: number
   }
 }
 
@@ -316,6 +327,9 @@ export interface ResolvedLimits {
   uploadMaxAge: number
   concurrentUploads: number | undefined
   bodyIdleTimeout: number
+  /** Bytes per second; 0 is off. */
+  bodyMinRate: number
+  bodyMinRateWindow: number
 }
 
 export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
@@ -326,7 +340,11 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   // distribution purges uploads older than 168h by default; resuming one that old is refused alike.
   uploadMaxAge: 7 * 24 * 60 * 60 * 1000,
   concurrentUploads: undefined,
-  bodyIdleTimeout: 2 * 60 * 1000
+  bodyIdleTimeout: 2 * 60 * 1000,
+  // 1 KiB/s over 30 s: a drip (1 byte every 30 s) is cut within half a minute, while a
+  // link of 64 kbit/s shared by docker's 3 parallel layer pushes (about 2.6 KiB/s each) passes.
+  bodyMinRate: 1024,
+  bodyMinRateWindow: 30 * 1000
 })
 
 export const DEFAULT_ROOT_DIRECTORY = './registry-data'
@@ -534,6 +552,8 @@ export function resolveLimits (limits: RegistryOptions['limits']): ResolvedLimit
     catalogPageSize: limits?.catalogPageSize ?? DEFAULT_LIMITS.catalogPageSize,
     uploadMaxAge: limits?.uploadMaxAge ?? DEFAULT_LIMITS.uploadMaxAge,
     concurrentUploads: limits?.concurrentUploads ?? DEFAULT_LIMITS.concurrentUploads,
-    bodyIdleTimeout: limits?.bodyIdleTimeout ?? DEFAULT_LIMITS.bodyIdleTimeout
+    bodyIdleTimeout: limits?.bodyIdleTimeout ?? DEFAULT_LIMITS.bodyIdleTimeout,
+    bodyMinRate: limits?.bodyMinRate ?? DEFAULT_LIMITS.bodyMinRate,
+    bodyMinRateWindow: limits?.bodyMinRateWindow ?? DEFAULT_LIMITS.bodyMinRateWindow
   }
 }

@@ -113,6 +113,9 @@ t.test('validateOptions: limits', async (t) => {
       refuses(t, { limits: { [key]: value } }, `limits.${key}`, `limits.${key} = ${String(value)}`)
     }
   }
+  for (const value of [-1, 1.5, '1024', null]) refuses(t, { limits: { bodyMinRate: value } }, 'limits.bodyMinRate', `limits.bodyMinRate = ${String(value)}`)
+  for (const value of [0, -1, 2 ** 31, '30000']) refuses(t, { limits: { bodyMinRateWindow: value } }, 'limits.bodyMinRateWindow', `limits.bodyMinRateWindow = ${String(value)}`)
+  t.doesNotThrow(() => validateOptions({ limits: { bodyMinRate: 0, bodyMinRateWindow: 1 } }), 'a rate of 0 is off')
   refuses(t, { limits: { bogus: 1 } }, 'limits.bogus', 'unknown limit')
   refuses(t, { limits: 5 }, 'limits')
   refuses(t, { limits: null }, 'limits')
@@ -214,7 +217,7 @@ t.test('validateOptions: accessController', async (t) => {
 })
 
 t.test('resolveLimits', async (t) => {
-  const defaults = { manifestBodySize: 4 * MiB, blobBodySize: undefined, tagsPageSize: 1000, catalogPageSize: 1000, uploadMaxAge: 7 * 24 * 3600 * 1000, concurrentUploads: undefined, bodyIdleTimeout: 120_000 }
+  const defaults = { manifestBodySize: 4 * MiB, blobBodySize: undefined, tagsPageSize: 1000, catalogPageSize: 1000, uploadMaxAge: 7 * 24 * 3600 * 1000, concurrentUploads: undefined, bodyIdleTimeout: 120_000, bodyMinRate: 1024, bodyMinRateWindow: 30_000 }
   t.strictSame(resolveLimits(undefined), defaults, 'defaults')
   t.strictSame(resolveLimits({}), defaults, 'empty limits')
   t.equal(resolveLimits(undefined).manifestBodySize, 4194304, 'manifest limit is 4 MiB')
@@ -223,8 +226,9 @@ t.test('resolveLimits', async (t) => {
   t.strictSame(resolveLimits({ blobBodySize: 20 }), { ...defaults, blobBodySize: 20 })
   t.strictSame(resolveLimits({ tagsPageSize: 5 }), { ...defaults, tagsPageSize: 5 })
   t.strictSame(resolveLimits({ catalogPageSize: 7 }), { ...defaults, catalogPageSize: 7 })
-  t.strictSame(resolveLimits({ manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4, uploadMaxAge: 5, concurrentUploads: 6, bodyIdleTimeout: 7 }),
-    { manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4, uploadMaxAge: 5, concurrentUploads: 6, bodyIdleTimeout: 7 })
+  t.strictSame(resolveLimits({ manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4, uploadMaxAge: 5, concurrentUploads: 6, bodyIdleTimeout: 7, bodyMinRate: 8, bodyMinRateWindow: 9 }),
+    { manifestBodySize: 1, blobBodySize: 2, tagsPageSize: 3, catalogPageSize: 4, uploadMaxAge: 5, concurrentUploads: 6, bodyIdleTimeout: 7, bodyMinRate: 8, bodyMinRateWindow: 9 })
+  t.equal(resolveLimits({ bodyMinRate: 0 }).bodyMinRate, 0, '0 turns the minimum rate off, not the default')
   t.strictSame(DEFAULT_LIMITS, defaults)
   t.ok(Object.isFrozen(DEFAULT_LIMITS))
   const resolved = resolveLimits(undefined)

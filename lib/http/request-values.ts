@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify'
 import { RegistryError } from '../../errors/index.js'
+import { DEFAULT_LIMITS } from '../options.js'
 
 /** The first value of a query parameter, or undefined. */
 export function queryValue (request: FastifyRequest, key: string): string | undefined {
@@ -37,25 +38,120 @@ export function hasBody (request: FastifyRequest): boolean {
 }
 
 /**
- * The request body as a stream of bytes, read as it arrives. A body that
- * stalls for `idleTimeout` milliseconds is cut off: the connection is
- * dropped (a client that stopped sending cannot read an answer either) and
- * the bytes already stored stay for a resumed upload.
+ * What guards a request body: the plugin's resolved limits fit. Unset
+ * fields take the defaults (DEFAULT_LIMITS).
  */
-export async function * bodyStream (request: FastifyRequest, idleTimeout?: number): AsyncGenerator<Uint8Array> {
+export interface BodyLimits {
+  bodyIdleTimeout?: number
+  bodyMinRate?: number
+  bodyMinRateWindow?: number
+}
+
+/**
+ * The request body as a stream of bytes, read as it arrives, guarded two ways:
+ *
+ * - A body that stalls for the idle timeout is cut off: the connection is
+ *   dropped (a client that stopped sending cannot read an answer either).
+ * - A body that averages under `bodyMinRate` bytes per second over a
+ *   `bodyMinRateWindow` (a drip that resets the idle timer with every byte)
+ *   is cut with BLOB_UPLOAD_INVALID and `Connection: close`: the client is
+ *   still there and reads why. Only time spent waiting for the client counts,
+ *   so a slow storage write never makes a client look slow.
+ *
+ * Either way the bytes already stored stay for a resumed upload. `limits` is
+ * the plugin's limits, or just an idle timeout (the minimum rate then takes
+ * its default); undefined guards nothing.
+ */
+export async function * bodyStream (request: FastifyRequest, limits?: number | BodyLimits): AsyncGenerator<Uint8Array> {
   const source = request.raw
-  if (idleTimeout === undefined) {
+  if (limits === undefined) {
     yield * source
     return
   }
+  const idleTimeout = typeof limits === 'number' ? limits : limits.bodyIdleTimeout ?? DEFAULT_LIMITS.bodyIdleTimeout
+  const minRate = typeof limits === 'number' ? DEFAULT_LIMITS.bodyMinRate : limits.bodyMinRate ?? DEFAULT_LIMITS.bodyMinRate
+  const window = typeof limits === 'number' ? DEFAULT_LIMITS.bodyMinRateWindow : limits.bodyMinRateWindow ?? DEFAULT_LIMITS.bodyMinRateWindow
   const stall = (): void => { source.destroy(new RegistryError('BLOB_UPLOAD_INVALID', { message: `request body stalled for ${idleTimeout} ms` })) }
-  const timer = setTimeout(stall, idleTimeout)
+  const idle = setTimeout(stall, idleTimeout)
+  if (minRate === 0) {
+    try {
+      for await (const chunk of source) {
+        idle.refresh()
+        yield chunk as Uint8Array
+      }
+    } finally {
+      clearTimeout(idle)
+    }
+    return
+  }
+
+  // Bytes needed per window, and what the current window has seen: the time
+  // spent waiting for the client and the bytes that came.
+  const needed = Math.ceil(minRate * window / 1000)
+  let waited = 0
+  let bytes = 0
+  let waitStart = 0
+  let rateTimer: NodeJS.Timeout | undefined
+  let cut: ((error: RegistryError) => void) | undefined
+  const tooSlow = (): RegistryError => new RegistryError('BLOB_UPLOAD_INVALID', {
+    message: `request body too slow: ${bytes} bytes in ${Math.round(window / 1000)} s, under the minimum of ${minRate} bytes/s (limits.bodyMinRate)`,
+    headers: { Connection: 'close' },
+    detail: { received: bytes, window, minRate }
+  })
+  const cutOff = new Promise<never>((_resolve, reject) => { cut = reject })
+  // Rejected only while raced below; never an unhandled rejection.
+  cutOff.catch(() => {})
+  let tooSlowCut = false
+  const endOfWindow = (): void => {
+    if (bytes < needed) {
+      tooSlowCut = true
+      cut?.(tooSlow())
+      return
+    }
+    waited = 0
+    bytes = 0
+    waitStart = Date.now()
+    rateTimer = setTimeout(endOfWindow, window)
+  }
+
+  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>
+  let ended = false
   try {
-    for await (const chunk of source) {
-      timer.refresh()
-      yield chunk as Uint8Array
+    while (true) {
+      waitStart = Date.now()
+      rateTimer = setTimeout(endOfWindow, Math.max(window - waited, 0))
+      let next: IteratorResult<Uint8Array>
+      try {
+        next = await Promise.race([iterator.next(), cutOff])
+      } finally {
+        clearTimeout(rateTimer)
+      }
+      waited += Date.now() - waitStart
+      if (next.done === true) {
+        ended = true
+        return
+      }
+      bytes += next.value.length
+      if (waited >= window) {
+        if (bytes < needed) {
+          tooSlowCut = true
+          throw tooSlow()
+        }
+        waited = 0
+        bytes = 0
+      }
+      idle.refresh()
+      yield next.value
     }
   } finally {
-    clearTimeout(timer)
+    clearTimeout(idle)
+    if (tooSlowCut) {
+      // Not destroyed: the socket must carry the answer. Reading stops; the
+      // server discards the rest and closes the connection after answering.
+      source.pause()
+    } else if (!ended) {
+      // As a for-await over the source would: stop it when the consumer stops early.
+      await iterator.return?.()
+    }
   }
 }
