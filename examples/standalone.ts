@@ -23,6 +23,31 @@ import { registryMetrics } from '../lib/operations/metrics-plugin.js'
 /** How long in-flight requests get on shutdown when `http.draintimeout` is unset. */
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000
 
+/**
+ * How long a client may take to send a request's headers when
+ * `http.timeout.read` is unset. Node's own default is 60 s, checked only
+ * every 30 s; 30 s, checked every few seconds, is ample for any real client
+ * (headers are one packet or a few) and halves what a slowloris holds.
+ */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 30_000
+
+/**
+ * How long a kept-alive connection may sit idle between requests when
+ * `http.timeout.idle` is unset: longer than the 60 s idle timeout of common
+ * load balancers, so the balancer, not the registry, closes first and never
+ * sends a request into a closing connection.
+ */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000
+
+/**
+ * The largest request head (request line and headers) when
+ * `http.maxheaderbytes` is unset. Node's default is 16 KiB, which refuses
+ * Bearer tokens carrying many scopes with 431; distribution (Go) accepts
+ * 1 MiB. 512 KiB fits tokens of 300 KB and more with room for the other
+ * headers; larger heads get 431.
+ */
+export const DEFAULT_MAX_HEADER_BYTES = 512 * 1024
+
 const USAGE = `Usage: fastify-oci-registry [serve] [config.yml]
        fastify-oci-registry garbage-collect [--dry-run] [--delete-untagged] [--grace=DURATION] [config.yml]
 
@@ -114,16 +139,26 @@ export async function startStandalone (
   if (config.configFile !== undefined) logger.info({ configFile: resolve(config.configFile) }, 'configuration loaded')
   for (const warning of config.warnings) logger.warn(warning)
 
+  const headersTimeout = config.server.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS
   const app: FastifyInstance = Fastify({
     // Widened so the app is a plain FastifyInstance for callers.
     loggerInstance: logger as FastifyBaseLogger,
     // Client addresses and X-Forwarded-* are only believed when a proxy is configured (http.trustproxy).
     trustProxy: config.trustProxy,
-    // Layers can be gigabytes on slow links: no cap on a whole request, but a
-    // connection silent for 5 minutes is dropped (Node still limits headers to 60 s).
+    // Layers can be gigabytes on slow links: no cap on a whole request (bodies are
+    // guarded by limits.bodyIdleTimeout and limits.bodyMinRate), but a connection
+    // silent for 5 minutes is dropped.
     requestTimeout: 0,
     connectionTimeout: 5 * 60_000,
-    keepAliveTimeout: 72_000,
+    keepAliveTimeout: config.server.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      // Headers not complete within http.timeout.read get 408; Node checks on an
+      // interval, so the check runs often enough for the timeout to mean what it says.
+      headersTimeout,
+      connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(headersTimeout / 4))),
+      // Over the limit, Node answers 431 before the registry sees the request.
+      maxHeaderSize: config.server.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES
+    },
     // While draining, requests on kept-alive connections get 503 and Connection: close.
     return503OnClosing: true
   })

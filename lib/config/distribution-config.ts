@@ -30,6 +30,8 @@ export interface DistributionConfig {
   shutdownTimeoutMs?: number
   /** Fastify's `trustProxy` (from `http.trustproxy`, an extension of ours); off unless configured. */
   trustProxy: boolean | string[]
+  /** The listener's timeouts and header limit (from `http.timeout` and `http.maxheaderbytes`); unset means the standalone's defaults. */
+  server: ServerSettings
   /** The debug server (from `http.debug.addr`); none when unset. */
   debug?: DebugServerConfig
   /** Everything that was configured but is ignored: unknown keys and keys not supported yet. */
@@ -37,6 +39,22 @@ export interface DistributionConfig {
   /** The configuration file read, if any. */
   configFile?: string
 }
+
+/**
+ * How the standalone's HTTP listener guards its connections. Each unset
+ * field takes the standalone's default (examples/standalone.ts).
+ */
+export interface ServerSettings {
+  /** `http.timeout.read`: how long a client may take to send a request's headers (Node's headersTimeout). */
+  headersTimeoutMs?: number
+  /** `http.timeout.idle`: how long a kept-alive connection may sit between requests (Node's keepAliveTimeout). */
+  keepAliveTimeoutMs?: number
+  /** `http.maxheaderbytes` (ours): the largest request head, request line and headers together; larger gets 431. */
+  maxHeaderBytes?: number
+}
+
+/** The largest `http.maxheaderbytes`: Go's default, distribution's, is 1 MiB; 16 MiB leaves room and bounds memory. */
+export const MAX_HEADER_BYTES_LIMIT = 16 * 1024 * 1024
 
 /**
  * The debug server, as distribution's: its own address, serving the storage
@@ -370,6 +388,7 @@ function readHttp (http: Section, reader: Reader, result: Partial<DistributionCo
   }
 
   result.trustProxy = readTrustProxy(http, reader)
+  result.server = readServerSettings(http, reader)
 
   const prefix = http.string('prefix')
   if (prefix !== undefined && prefix !== '/') reader.warn(http.at('prefix'), 'is not supported yet and is ignored: the registry answers at /v2/')
@@ -379,6 +398,32 @@ function readHttp (http: Section, reader: Reader, result: Partial<DistributionCo
   http.unsupported('headers')
   http.unsupported('http2')
   http.finish({ resembles: { tls: 'TLS, which keeps traffic encrypted', ratelimit: 'the rate limit' } })
+}
+
+/**
+ * `http.timeout` (distribution 3's `read`, `write`, `idle`) and
+ * `http.maxheaderbytes` (ours). In distribution these are Go's server
+ * timeouts; Go's ReadTimeout covers a whole request, body included, which no
+ * push of a large layer could meet, so `read` bounds the headers here (as Go's
+ * ReadHeaderTimeout does when only ReadTimeout is set), and bodies are bounded
+ * by the body idle timeout and minimum rate. `write` would cut long downloads
+ * alike and is ignored with a warning. 0 means the default, as unset.
+ */
+function readServerSettings (http: Section, reader: Reader): ServerSettings {
+  const settings: ServerSettings = {}
+  const timeout = http.section('timeout')
+  const read = readDuration(timeout, 'read')
+  if (read !== undefined) settings.headersTimeoutMs = read
+  const idle = readDuration(timeout, 'idle')
+  if (idle !== undefined) settings.keepAliveTimeoutMs = idle
+  timeout.unsupported('write', 'is not supported and is ignored: a whole-response deadline would cut long downloads; a stalled one is cut by its idle timeout')
+  timeout.finish()
+  const maxHeaderBytes = http.integer('maxheaderbytes')
+  if (maxHeaderBytes !== undefined) {
+    if (maxHeaderBytes < 1024 || maxHeaderBytes > MAX_HEADER_BYTES_LIMIT) reader.fail(http.at('maxheaderbytes'), `must be from 1024 to ${MAX_HEADER_BYTES_LIMIT} bytes, got ${maxHeaderBytes}`)
+    settings.maxHeaderBytes = maxHeaderBytes
+  }
+  return settings
 }
 
 const PROXY_ADDRESS_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
@@ -826,6 +871,7 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
     listen: result.listen as { host: string, port: number },
     logLevel,
     trustProxy: result.trustProxy ?? false,
+    server: result.server ?? {},
     ...(result.debug === undefined ? {} : { debug: result.debug }),
     ...(result.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: result.shutdownTimeoutMs })
   }

@@ -841,3 +841,17 @@ t.test('redis values the registry cannot use stop it, naming the key, never echo
   const message = configError(t, () => parseDistributionConfig('redis:\n  addr: a:1\n  password:\n    nested: hunter2\n', {}), 'redis.password')
   t.notMatch(message, 'hunter2')
 })
+
+t.test('http.timeout (read, idle; write is ignored) and http.maxheaderbytes', async (t) => {
+  t.same(parseDistributionConfig(undefined, {}).server, {}, 'unset: the standalone\'s defaults')
+  const config = parseDistributionConfig('http:\n  timeout:\n    read: 10s\n    write: 1m\n    idle: 2m\n  maxheaderbytes: 1048576\n', {})
+  t.same(config.server, { headersTimeoutMs: 10_000, keepAliveTimeoutMs: 120_000, maxHeaderBytes: 1048576 })
+  t.equal(config.warnings.length, 1)
+  t.match(config.warnings[0], /http\.timeout\.write.*ignored/)
+  t.same(parseDistributionConfig(undefined, { REGISTRY_HTTP_TIMEOUT_READ: '1500ms', REGISTRY_HTTP_MAXHEADERBYTES: '65536' }).server, { headersTimeoutMs: 1500, maxHeaderBytes: 65536 })
+  t.same(parseDistributionConfig('http:\n  timeout:\n    read: 0s\n    idle: 0\n', {}).server, {}, '0 is the default, as unset')
+  configError(t, () => parseDistributionConfig('http:\n  timeout:\n    read: soon\n', {}), 'http.timeout.read', /duration/)
+  t.match(parseDistributionConfig('http:\n  timeout:\n    idel: 1m\n', {}).warnings.join('\n'), /"http\.timeout\.idel" is not a known configuration key/, 'a misspelt timeout is warned about')
+  configError(t, () => parseDistributionConfig('http:\n  maxheaderbytes: 100\n', {}), 'http.maxheaderbytes', /1024/)
+  configError(t, () => parseDistributionConfig('http:\n  maxheaderbytes: 1GB\n', {}), 'http.maxheaderbytes', /integer/)
+})
