@@ -688,7 +688,7 @@ function readRedis (redis: Section, reader: Reader, options: RegistryOptions): v
   for (const key of ['certificate', 'key', 'clientcas']) {
     tls.refuse(key, 'is not supported yet: refusing to connect to Redis without the configured certificates')
   }
-  tls.finish()
+  tls.finish({ restricts: 'encrypts the connection to Redis' })
   const keyPrefix = redis.string('keyprefix')
   if (keyPrefix !== undefined) config.keyPrefix = keyPrefix
   redis.refuse('mastername', 'is not supported yet: Redis Sentinel is not; give the address of the Redis server')
@@ -724,7 +724,7 @@ function readS3 (s3: Section, reader: Reader): S3DriverOptions {
   s3.refuse('keyid', 'is not supported yet: refusing to store without the configured KMS key')
   if (s3.boolean('usefipsendpoint') === true) reader.fail(s3.at('usefipsendpoint'), 'is not supported yet: refusing to use other than the FIPS endpoints configured')
   for (const key of ['storageclass', 'objectacl', 'useragent', 'usedualstack', 'accelerate', 'loglevel', 'sessiontoken']) s3.unsupported(key)
-  s3.finish()
+  s3.finish({ resembles: { encrypt: 'server-side encryption', keyid: 'the KMS key', usefipsendpoint: 'FIPS endpoints', v4auth: 'the signature version' } })
   try {
     resolveS3Options(options)
   } catch (error) {

@@ -373,6 +373,9 @@ t.test('storage.s3 values the driver cannot use stop the registry, naming the ke
   configError(t, () => parseDistributionConfig(s3('bucket: b\nregionendpoint: ftp://x'), {}), 'storage.s3.regionendpoint', /http/)
   configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nv4auth: false'), {}), 'storage.s3.v4auth', /Version 4/)
   configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nencrypt: true'), {}), 'storage.s3.encrypt', /refusing/)
+  // A misspelt protection is refused, not ignored.
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nencrpyt: true'), {}), 'storage.s3.encrpyt', /resembles "storage\.s3\.encrypt"/)
+  configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nKeyID: k'), {}), 'storage.s3.KeyID', /resembles "storage\.s3\.keyid"/)
   configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nkeyid: arn:aws:kms:x'), {}), 'storage.s3.keyid', /refusing/)
   configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nusefipsendpoint: true'), {}), 'storage.s3.usefipsendpoint', /refusing/)
   const secret = configError(t, () => parseDistributionConfig(s3('bucket: b\nregion: r\nsecretkey: do-not-print-me'), {}), 'storage.s3.accesskey')
@@ -854,4 +857,9 @@ t.test('http.timeout (read, idle; write is ignored) and http.maxheaderbytes', as
   t.match(parseDistributionConfig('http:\n  timeout:\n    idel: 1m\n', {}).warnings.join('\n'), /"http\.timeout\.idel" is not a known configuration key/, 'a misspelt timeout is warned about')
   configError(t, () => parseDistributionConfig('http:\n  maxheaderbytes: 100\n', {}), 'http.maxheaderbytes', /1024/)
   configError(t, () => parseDistributionConfig('http:\n  maxheaderbytes: 1GB\n', {}), 'http.maxheaderbytes', /integer/)
+})
+
+t.test('an unknown key in redis.tls is refused: it could connect unencrypted', async (t) => {
+  configError(t, () => parseDistributionConfig('redis:\n  addr: localhost:6379\n  tls:\n    enable: true\n', {}), 'redis.tls.enable', /encrypts the connection to Redis/)
+  t.same(parseDistributionConfig('redis:\n  addr: localhost:6379\n  tls:\n    enabled: true\n', {}).options.redis, { addr: 'localhost:6379', tls: { enabled: true } })
 })
