@@ -524,6 +524,27 @@ function readMaintenance (maintenance: Section, reader: Reader, options: Registr
   }
 }
 
+/**
+ * `limits` (ours; distribution has none): how request bodies are guarded.
+ * `bodyidletimeout` (a duration, default 2m): a body silent that long is cut.
+ * `bodyminrate` (bytes per second, default 1024; 0 is off) averaged over
+ * `bodyminratewindow` (a duration, default 30s): a slower body is cut.
+ */
+function readLimits (limits: Section, reader: Reader, options: RegistryOptions): void {
+  const resolved: NonNullable<RegistryOptions['limits']> = {}
+  const idle = readPositiveDuration(limits, 'bodyidletimeout', MAX_TIMER_MS)
+  if (idle !== undefined) resolved.bodyIdleTimeout = idle
+  const rate = limits.integer('bodyminrate')
+  if (rate !== undefined) {
+    if (rate < 0) reader.fail(limits.at('bodyminrate'), 'must be 0 (off) or more bytes per second')
+    resolved.bodyMinRate = rate
+  }
+  const window = readPositiveDuration(limits, 'bodyminratewindow', MAX_TIMER_MS)
+  if (window !== undefined) resolved.bodyMinRateWindow = window
+  limits.finish()
+  if (Object.keys(resolved).length > 0) options.limits = { ...options.limits, ...resolved }
+}
+
 /** A Go duration above zero, at most `max` milliseconds. */
 function readPositiveDuration (section: Section, key: string, max: number): number | undefined {
   const value = section.get(key)
@@ -850,6 +871,7 @@ function interpret (rootValue: ConfigMap, reader: Reader): Omit<DistributionConf
   if (maxEntries !== undefined && maxEntries > 0) options.limits = { ...options.limits, catalogPageSize: maxEntries }
   catalog.finish()
 
+  readLimits(root.section('limits'), reader, options)
   readAuth(root.section('auth'), Object.hasOwn(rootValue, 'auth'), reader, options)
   // Before any other key is reported: a section that restricts access is understood or refused, never ignored.
   if (Object.hasOwn(rootValue, 'accesscontrol')) {

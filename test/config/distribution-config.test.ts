@@ -863,3 +863,16 @@ t.test('an unknown key in redis.tls is refused: it could connect unencrypted', a
   configError(t, () => parseDistributionConfig('redis:\n  addr: localhost:6379\n  tls:\n    enable: true\n', {}), 'redis.tls.enable', /encrypts the connection to Redis/)
   t.same(parseDistributionConfig('redis:\n  addr: localhost:6379\n  tls:\n    enabled: true\n', {}).options.redis, { addr: 'localhost:6379', tls: { enabled: true } })
 })
+
+t.test('limits: the body idle timeout and minimum rate (ours)', async (t) => {
+  t.equal(parseDistributionConfig(undefined, {}).options.limits, undefined, 'unset: the plugin\'s defaults')
+  const config = parseDistributionConfig('limits:\n  bodyidletimeout: 1m\n  bodyminrate: 4096\n  bodyminratewindow: 10s\ncatalog:\n  maxentries: 50\n', {})
+  t.same(config.options.limits, { catalogPageSize: 50, bodyIdleTimeout: 60_000, bodyMinRate: 4096, bodyMinRateWindow: 10_000 })
+  t.same(config.warnings, [])
+  t.same(parseDistributionConfig(undefined, { REGISTRY_LIMITS_BODYMINRATE: '0', REGISTRY_LIMITS_BODYMINRATEWINDOW: '2s' }).options.limits, { bodyMinRate: 0, bodyMinRateWindow: 2000 }, '0 turns it off')
+  configError(t, () => parseDistributionConfig('limits:\n  bodyminrate: -1\n', {}), 'limits.bodyminrate', /0 \(off\) or more/)
+  configError(t, () => parseDistributionConfig('limits:\n  bodyminrate: 1KiB\n', {}), 'limits.bodyminrate', /integer/)
+  configError(t, () => parseDistributionConfig('limits:\n  bodyminratewindow: 0s\n', {}), 'limits.bodyminratewindow', /more than 0/)
+  configError(t, () => parseDistributionConfig('limits:\n  bodyidletimeout: forever\n', {}), 'limits.bodyidletimeout', /duration/)
+  t.match(parseDistributionConfig('limits:\n  bodyminrat: 1\n', {}).warnings.join('\n'), /"limits\.bodyminrat" is not a known configuration key/)
+})
