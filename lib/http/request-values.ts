@@ -98,9 +98,6 @@ export async function * bodyStream (request: FastifyRequest, limits?: number | B
     headers: { Connection: 'close' },
     detail: { received: bytes, window, minRate }
   })
-  const cutOff = new Promise<never>((_resolve, reject) => { cut = reject })
-  // Rejected only while raced below; never an unhandled rejection.
-  cutOff.catch(() => {})
   let tooSlowCut = false
   const endOfWindow = (): void => {
     if (bytes < needed) {
@@ -122,7 +119,11 @@ export async function * bodyStream (request: FastifyRequest, limits?: number | B
       rateTimer = setTimeout(endOfWindow, Math.max(window - waited, 0))
       let next: IteratorResult<Uint8Array>
       try {
-        next = await Promise.race([iterator.next(), cutOff])
+        // A promise per wait, not a race against one long-lived promise, which would keep a reaction per chunk.
+        next = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+          cut = reject
+          iterator.next().then(resolve, reject)
+        })
       } finally {
         clearTimeout(rateTimer)
       }
