@@ -86,20 +86,28 @@ export async function * bodyStream (request: FastifyRequest, limits?: number | B
   }
 
   // Bytes needed per window, and what the current window has seen: the time
-  // spent waiting for the client and the bytes that came.
+  // spent waiting for the client (closed waits, plus the open one) and the
+  // bytes that came. One timer per window, not one per chunk.
   const needed = Math.ceil(minRate * window / 1000)
   let waited = 0
   let bytes = 0
+  let waiting = false
   let waitStart = 0
-  let rateTimer: NodeJS.Timeout | undefined
+  let tooSlowCut = false
   let cut: ((error: RegistryError) => void) | undefined
   const tooSlow = (): RegistryError => new RegistryError('BLOB_UPLOAD_INVALID', {
     message: `request body too slow: ${bytes} bytes in ${Math.round(window / 1000)} s, under the minimum of ${minRate} bytes/s (limits.bodyMinRate)`,
     headers: { Connection: 'close' },
     detail: { received: bytes, window, minRate }
   })
-  let tooSlowCut = false
   const endOfWindow = (): void => {
+    const now = Date.now()
+    const total = waited + (waiting ? now - waitStart : 0)
+    // The consumer was busy for part of it: that time is not the client's.
+    if (total < window) {
+      rateTimer = setTimeout(endOfWindow, window - total)
+      return
+    }
     if (bytes < needed) {
       tooSlowCut = true
       cut?.(tooSlow())
@@ -107,26 +115,23 @@ export async function * bodyStream (request: FastifyRequest, limits?: number | B
     }
     waited = 0
     bytes = 0
-    waitStart = Date.now()
+    waitStart = now
     rateTimer = setTimeout(endOfWindow, window)
   }
+  let rateTimer = setTimeout(endOfWindow, window)
 
   const iterator = source[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>
   let ended = false
   try {
     while (true) {
       waitStart = Date.now()
-      rateTimer = setTimeout(endOfWindow, Math.max(window - waited, 0))
-      let next: IteratorResult<Uint8Array>
-      try {
-        // A promise per wait, not a race against one long-lived promise, which would keep a reaction per chunk.
-        next = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
-          cut = reject
-          iterator.next().then(resolve, reject)
-        })
-      } finally {
-        clearTimeout(rateTimer)
-      }
+      waiting = true
+      // A promise per wait, not a race against one long-lived promise, which would keep a reaction per chunk.
+      const next = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        cut = reject
+        iterator.next().then(resolve, reject)
+      })
+      waiting = false
       waited += Date.now() - waitStart
       if (next.done === true) {
         ended = true
@@ -146,6 +151,7 @@ export async function * bodyStream (request: FastifyRequest, limits?: number | B
     }
   } finally {
     clearTimeout(idle)
+    clearTimeout(rateTimer)
     if (tooSlowCut) {
       // Not destroyed: the socket must carry the answer. Reading stops; the
       // server discards the rest and closes the connection after answering.
