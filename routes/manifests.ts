@@ -49,7 +49,7 @@ export const putManifest: RouteHandler = async (request, reply, context, app) =>
     if (!isValidTag(tag)) throw new RegistryError('TAG_INVALID', { message: 'invalid tag in the tag query parameter', detail: { tag: tag.slice(0, 300) } })
   }
   const tags = [...new Set([...(context.tag === undefined ? [] : [context.tag]), ...extraTags])]
-  const content = await readLimitedBody(request, app.limits.manifestBodySize, app.limits.bodyIdleTimeout)
+  const content = await readLimitedBody(request, app.limits.manifestBodySize, app.limits)
   const stored = await app.manifests.put(name, content, context.contentType, { digest: context.digest, tags })
   reply.code(201).headers({
     Location: context.urls.build('manifest', { name, reference: stored.digest.digest }),

@@ -107,7 +107,7 @@ export const startUpload: RouteHandler = async (request, reply, context, app) =>
     await app.uploadSlots.run(async () => {
       const upload = await app.uploads.create(name)
       try {
-        logReplaced(context, await app.uploads.commit(name, upload.uuid, digest, bodyStream(request, app.limits.bodyIdleTimeout), chunkOptions(request, app, undefined)))
+        logReplaced(context, await app.uploads.commit(name, upload.uuid, digest, bodyStream(request, app.limits), chunkOptions(request, app, undefined)))
       } catch (error) {
         await app.uploads.cancel(name, upload.uuid).catch(() => {})
         throw error
@@ -123,7 +123,7 @@ export const startUpload: RouteHandler = async (request, reply, context, app) =>
 export const patchUpload: RouteHandler = async (request, reply, context, app) => {
   const expectedSize = await verifiedState(request, context, app)
   const options = chunkOptions(request, app, expectedSize)
-  const upload = await app.uploadSlots.run(async () => await app.uploads.append(context.repository, context.uuid!, bodyStream(request, app.limits.bodyIdleTimeout), options))
+  const upload = await app.uploadSlots.run(async () => await app.uploads.append(context.repository, context.uuid!, bodyStream(request, app.limits), options))
   return await answerProgress(reply, context, app, upload, 202)
 }
 
@@ -133,7 +133,7 @@ export const finishUpload: RouteHandler = async (request, reply, context, app) =
   const digest = requireDigest(queryValue(request, 'digest'))
   const options = chunkOptions(request, app, expectedSize)
   if (hasBody(request)) {
-    logReplaced(context, await app.uploadSlots.run(async () => await app.uploads.commit(context.repository, context.uuid!, digest, bodyStream(request, app.limits.bodyIdleTimeout), options)))
+    logReplaced(context, await app.uploadSlots.run(async () => await app.uploads.commit(context.repository, context.uuid!, digest, bodyStream(request, app.limits), options)))
   } else {
     logReplaced(context, await app.uploads.commit(context.repository, context.uuid!, digest, undefined, { expectedSize }))
   }

@@ -1,19 +1,19 @@
 import type { FastifyRequest } from 'fastify'
 import { RegistryError } from '../../errors/index.js'
 import { measured } from '../body.js'
-import { bodyStream, contentLength } from './request-values.js'
+import { bodyStream, contentLength, type BodyLimits } from './request-values.js'
 
 /**
  * Reads a small body (a manifest) into memory, never past `limit`: a declared
  * length above it is refused before reading, and a body that keeps coming
  * is cut off at the limit. Either way the answer is 413 SIZE_INVALID.
  */
-export async function readLimitedBody (request: FastifyRequest, limit: number, idleTimeout?: number): Promise<Buffer> {
+export async function readLimitedBody (request: FastifyRequest, limit: number, bodyLimits?: number | BodyLimits): Promise<Buffer> {
   const declared = contentLength(request)
   if (declared !== undefined && declared > limit) throw tooLarge(limit)
   const chunks: Uint8Array[] = []
   try {
-    for await (const chunk of measured(bodyStream(request, idleTimeout), { limit, expected: declared })) chunks.push(chunk)
+    for await (const chunk of measured(bodyStream(request, bodyLimits), { limit, expected: declared })) chunks.push(chunk)
   } catch (error) {
     if (error instanceof RegistryError && error.status === 413) throw tooLarge(limit)
     throw error

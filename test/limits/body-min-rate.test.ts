@@ -166,10 +166,7 @@ t.test('through the standalone process, with the default rate and window', async
   })
 })
 
-// The plugin's routes pass only limits.bodyIdleTimeout to bodyStream today, so the
-// minimum rate is the default whatever is configured. Once routes/uploads.ts and
-// lib/http/read-body.ts pass app.limits, drop the todo.
-t.test('through the standalone process, limits.bodyminrate and limits.bodyminratewindow from the environment', { todo: 'routes pass app.limits.bodyIdleTimeout, not app.limits, to bodyStream' }, async (t) => {
+t.test('through the standalone process, limits.bodyminrate and limits.bodyminratewindow from the environment', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'body-min-rate-'))
   t.teardown(async () => { await rm(dir, { recursive: true, force: true }) })
   const running = await startStandaloneProcess({
