@@ -4,6 +4,7 @@
  *
  *   fastify-oci-registry [serve] [config.yml]
  *   fastify-oci-registry garbage-collect [--dry-run] [--delete-untagged] [--grace=DURATION] [config.yml]
+ *   fastify-oci-registry verify [--repair] [config.yml]
  *
  * Configured like CNCF distribution: a distribution configuration file (the
  * argument, else REGISTRY_CONFIGURATION_PATH, else none) with REGISTRY_*
@@ -50,6 +51,7 @@ export const DEFAULT_MAX_HEADER_BYTES = 512 * 1024
 
 const USAGE = `Usage: fastify-oci-registry [serve] [config.yml]
        fastify-oci-registry garbage-collect [--dry-run] [--delete-untagged] [--grace=DURATION] [config.yml]
+       fastify-oci-registry verify [--repair] [config.yml]
 
 Runs an OCI registry configured like CNCF distribution: the YAML file named here
 (or by REGISTRY_CONFIGURATION_PATH), overridden by REGISTRY_* variables, e.g.
@@ -58,7 +60,8 @@ Runs an OCI registry configured like CNCF distribution: the YAML file named here
   REGISTRY_HTTP_SECRET=<shared secret>
 Without a file it listens on 127.0.0.1:5000 and stores under ./registry-data.
 garbage-collect deletes unreferenced blobs from the same storage; see
-fastify-oci-registry garbage-collect --help.
+fastify-oci-registry garbage-collect --help. verify hashes every blob and
+reports those whose bytes do not match their digest; see its --help.
 `
 
 export interface StandaloneOptions {
@@ -252,12 +255,16 @@ export function handleShutdownSignals (app: FastifyInstance, timeoutMs: number):
 
 if (isMainModule(import.meta.url)) {
   const argv = process.argv.slice(2)
-  if (argv[0] === 'garbage-collect') {
-    import('../lib/gc/cli.js').then(async ({ runGarbageCollectCommand }) => await runGarbageCollectCommand(argv.slice(1)))
-      .then((status) => { process.exitCode = status }, (error: unknown) => {
-        process.stderr.write(`fastify-oci-registry garbage-collect: ${(error as Error)?.stack ?? String(error)}\n`)
-        process.exitCode = 1
-      })
+  const command = argv[0] === 'garbage-collect'
+    ? import('../lib/gc/cli.js').then(async ({ runGarbageCollectCommand }) => await runGarbageCollectCommand(argv.slice(1)))
+    : argv[0] === 'verify'
+      ? import('../lib/gc/verify-cli.js').then(async ({ runVerifyCommand }) => await runVerifyCommand(argv.slice(1)))
+      : undefined
+  if (command !== undefined) {
+    command.then((status) => { process.exitCode = status }, (error: unknown) => {
+      process.stderr.write(`fastify-oci-registry ${argv[0]}: ${(error as Error)?.stack ?? String(error)}\n`)
+      process.exitCode = 1
+    })
   } else if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE)
   } else {

@@ -1,9 +1,11 @@
 import t from 'tap'
+import { spawnSync } from 'node:child_process'
 import { appendFile, mkdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { buildRegistry, pushBlob, randomBlob, tempDir } from '../helpers/registry.js'
 import { EXIT_CORRUPT, runVerifyCommand } from '../../lib/gc/verify-cli.js'
 import { EXIT_OK } from '../../lib/gc/cli.js'
+import { STANDALONE_SCRIPT } from '../helpers/standalone-process.js'
 
 function blobFile (root: string, digest: string): string {
   const hex = digest.slice('sha256:'.length)
@@ -81,4 +83,17 @@ t.test('a commit that finds a corrupt copy in place replaces it with the verifie
     t.equal(pulled.statusCode, 200, label)
     t.ok(pulled.rawPayload.equals(content), `${label}: the genuine bytes are served`)
   }
+})
+
+t.test('the bin runs verify: exit 3 and the digest on stdout for a corrupt blob', async (t) => {
+  const root = await tempDir()
+  t.teardown(root.cleanup)
+  const app = await buildRegistry({ storage: { filesystem: { rootDirectory: root.path } } })
+  const { content, digest } = randomBlob(4096)
+  await pushBlob(app, 'bin/verify', content)
+  await app.close()
+  await appendFile(blobFile(root.path, digest), 'x')
+  const run = spawnSync(process.execPath, [STANDALONE_SCRIPT, 'verify'], { env: { ...process.env, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: root.path }, encoding: 'utf8' })
+  t.equal(run.status, EXIT_CORRUPT, run.stderr)
+  t.match(run.stdout, `corrupt ${digest}`)
 })
