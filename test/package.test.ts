@@ -29,7 +29,8 @@ t.test('the packed package installs, type-checks and mounts in a fresh Fastify a
     dependencies: { 'fastify-oci-registry': `file:../${tarball}`, fastify: rootPackage.dependencies.fastify, '@types/node': rootPackage.devDependencies['@types/node'] },
     overrides: { 'light-my-request': '6.6.0' }
   }))
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app, timeout: 180_000 })
+  // Install scripts run, as for a user: fs-ext (the upload fence's flock) builds its native addon.
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app, timeout: 180_000 })
 
   const files = (await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root })).stdout
   const packed = (JSON.parse(files) as Array<{ files: Array<{ path: string }> }>)[0].files.map((file) => file.path)

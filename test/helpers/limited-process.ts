@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
@@ -49,33 +49,25 @@ function sha256Hex (content: Uint8Array): string {
   return createHash('sha256').update(content).digest('hex')
 }
 
-/** Runs `work` on `count` indices, `parallel` at once (the test process must not run out of descriptors either). */
-async function forEachIndex (count: number, parallel: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < count) await work(next++)
-  }))
-}
-
 /**
  * Writes `count` tiny distinct blobs straight into the storage layout, each
- * linked into `name` (what a monolithic push of each leaves on disk, written
- * much faster); resolves with their digests and sizes.
+ * linked into `name` (what a monolithic push of each leaves on disk), with
+ * synchronous calls: many times faster than a push each, or than async calls.
  */
 export async function seedLinkedBlobs (rootDirectory: string, name: string, count: number, label = ''): Promise<Array<{ digest: string, size: number }>> {
   const root = layoutRoot(rootDirectory)
   const blobs: Array<{ digest: string, size: number }> = new Array(count)
-  await forEachIndex(count, 32, async (index) => {
+  for (let index = 0; index < count; index++) {
     const content = Buffer.from(`${label}${index}`)
     const hex = sha256Hex(content)
     const blobDir = join(root, 'blobs', 'sha256', hex.slice(0, 2), hex)
-    await mkdir(blobDir, { recursive: true })
-    await writeFile(join(blobDir, 'data'), content)
+    mkdirSync(blobDir, { recursive: true })
+    writeFileSync(join(blobDir, 'data'), content)
     const linkDir = join(root, 'repositories', name, '_layers', 'sha256', hex)
-    await mkdir(linkDir, { recursive: true })
-    await writeFile(join(linkDir, 'link'), `sha256:${hex}`)
+    mkdirSync(linkDir, { recursive: true })
+    writeFileSync(join(linkDir, 'link'), `sha256:${hex}`)
     blobs[index] = { digest: `sha256:${hex}`, size: content.length }
-  })
+  }
   return blobs
 }
 
@@ -87,14 +79,14 @@ export async function seedLinkedBlobs (rootDirectory: string, name: string, coun
 export async function seedTags (rootDirectory: string, name: string, tags: string[], digest: string, index = true): Promise<void> {
   const tagsRoot = join(layoutRoot(rootDirectory), 'repositories', name, '_manifests', 'tags')
   const [algorithm, hex] = digest.split(':')
-  await forEachIndex(tags.length, 32, async (at) => {
-    const tagDir = join(tagsRoot, tags[at])
-    await mkdir(join(tagDir, 'current'), { recursive: true })
-    await writeFile(join(tagDir, 'current', 'link'), digest)
-    if (!index) return
-    await mkdir(join(tagDir, 'index', algorithm, hex), { recursive: true })
-    await writeFile(join(tagDir, 'index', algorithm, hex, 'link'), digest)
-  })
+  for (const tag of tags) {
+    const tagDir = join(tagsRoot, tag)
+    mkdirSync(join(tagDir, 'current'), { recursive: true })
+    writeFileSync(join(tagDir, 'current', 'link'), digest)
+    if (!index) continue
+    mkdirSync(join(tagDir, 'index', algorithm, hex), { recursive: true })
+    writeFileSync(join(tagDir, 'index', algorithm, hex, 'link'), digest)
+  }
 }
 
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json'

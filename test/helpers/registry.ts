@@ -1,9 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto'
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { registry, type RegistryOptions } from '../../lib/index.js'
+
+const execFileAsync = promisify(execFile)
 
 /** A Fastify app with the registry mounted, on in-memory storage unless told otherwise. */
 export async function buildRegistry (options: RegistryOptions = {}): Promise<FastifyInstance> {
@@ -11,6 +16,17 @@ export async function buildRegistry (options: RegistryOptions = {}): Promise<Fas
   await app.register(registry, { storage: { inmemory: {} }, uploadState: { secret: 'test-secret' }, ...options })
   await app.ready()
   return app
+}
+
+/**
+ * A fresh directory for a test that seeds tens of thousands of files: in memory
+ * (/dev/shm) where the machine has it, removed by `rm -rf`, which is many times
+ * faster than fs.rm over 100,000 directories.
+ */
+export async function largeTreeDir (prefix = 'oci-registry-'): Promise<{ path: string, cleanup: () => Promise<void> }> {
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
+  const path = await mkdtemp(join(base, prefix))
+  return { path, cleanup: async () => { await execFileAsync('rm', ['-rf', path]) } }
 }
 
 /** A fresh temporary directory, removed by `cleanup`. */

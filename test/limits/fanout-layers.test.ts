@@ -6,7 +6,7 @@
  * statuses and bodies are asserted, never timings (bench/fanout.ts times them).
  */
 import t from 'tap'
-import { tempDir } from '../helpers/registry.js'
+import { largeTreeDir } from '../helpers/registry.js'
 import { OCI_MANIFEST, client, manifestOf, seedLinkedBlobs, sha256Digest, startLimitedProcess, type SeededBlob } from '../helpers/limited-process.js'
 import type { RunningRegistry } from '../helpers/standalone-process.js'
 
@@ -16,7 +16,7 @@ t.setTimeout(900_000)
 const NAME = 'big/layers'
 const LAYERS = 37_000
 
-const root = await tempDir('oci-fanout-layers-')
+const root = await largeTreeDir('oci-fanout-layers-')
 t.teardown(root.cleanup)
 let registry: RunningRegistry
 let http: ReturnType<typeof client>

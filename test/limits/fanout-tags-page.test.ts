@@ -5,7 +5,7 @@
  * reads only those tags' links. The time is printed as a comment, not asserted.
  */
 import t from 'tap'
-import { tempDir } from '../helpers/registry.js'
+import { largeTreeDir } from '../helpers/registry.js'
 import { OCI_MANIFEST, client, manifestOf, seedLinkedBlobs, seedTags, sha256Digest, startLimitedProcess } from '../helpers/limited-process.js'
 import type { RunningRegistry } from '../helpers/standalone-process.js'
 
@@ -14,7 +14,7 @@ t.setTimeout(900_000)
 const NAME = 'hundred/thousand'
 const TAGS = 100_000
 
-const root = await tempDir('oci-fanout-page-')
+const root = await largeTreeDir('oci-fanout-page-')
 t.teardown(root.cleanup)
 let registry: RunningRegistry
 let http: ReturnType<typeof client>

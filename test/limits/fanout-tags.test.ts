@@ -6,7 +6,7 @@
  * storage layout; statuses and bodies are asserted, never timings.
  */
 import t from 'tap'
-import { tempDir } from '../helpers/registry.js'
+import { largeTreeDir } from '../helpers/registry.js'
 import { OCI_MANIFEST, client, manifestOf, seedLinkedBlobs, seedTags, sha256Digest, startLimitedProcess, type SeededBlob } from '../helpers/limited-process.js'
 import type { RunningRegistry } from '../helpers/standalone-process.js'
 
@@ -16,7 +16,7 @@ const PULLED = 'pulled/blobs'
 const TAGGED = 'many/tags'
 const TAGS = 3_000
 
-const root = await tempDir('oci-fanout-tags-')
+const root = await largeTreeDir('oci-fanout-tags-')
 t.teardown(root.cleanup)
 let registry: RunningRegistry
 let http: ReturnType<typeof client>
