@@ -151,19 +151,6 @@ t.test('through the standalone process, with the default rate and window', async
     t.equal(response.statusCode, 202)
     t.equal(response.headers.range, `0-${total - 1}`, 'every byte stored')
   })
-
-  t.test('a drip of one byte every 2 s is cut with BLOB_UPLOAD_INVALID, and the stored prefix stays for resume', async (t) => {
-    const location = await startUpload()
-    const { response, sent } = await drip(running.url, `${location.pathname}${location.search}`, 1000, 2000)
-    t.equal(statusOf(response), 400, 'answered with the spec error')
-    t.equal(errorCode(bodyOf(response)), 'BLOB_UPLOAD_INVALID')
-    t.ok(sent > 1 && sent < 1000, 'cut mid-body')
-    const status = await request(location)
-    await status.body.dump()
-    t.equal(status.statusCode, 204, 'the upload is still there')
-    const stored = Number(/^0-(\d+)$/.exec(String(status.headers.range))?.[1] ?? -2) + 1
-    t.ok(stored >= 1 && stored <= sent, `the prefix that arrived is kept (${stored} of ${sent} bytes sent)`)
-  })
 })
 
 t.test('through the standalone process, limits.bodyminrate and limits.bodyminratewindow from the environment', async (t) => {
@@ -179,9 +166,15 @@ t.test('through the standalone process, limits.bodyminrate and limits.bodyminrat
   const started = await request(`${running.url}/v2/drip/blobs/uploads/`, { method: 'POST' })
   await started.body.dump()
   const location = new URL(String(started.headers.location), running.url)
-  // 1 byte every 250 ms is 4 bytes/s: under 100 bytes/s, over a 2 s window.
+  // 1 byte every 250 ms is 4 bytes/s: under 100 bytes/s, over a 2 s window (the default window
+  // of 30 s cuts the same way, only later; the mechanism is tested above with short windows).
   const { response, sent } = await drip(running.url, `${location.pathname}${location.search}`, 1000, 250)
-  t.equal(statusOf(response), 400)
+  t.equal(statusOf(response), 400, 'answered with the spec error')
   t.equal(errorCode(bodyOf(response)), 'BLOB_UPLOAD_INVALID')
-  t.ok(sent < 100, `cut within a window or two (${sent} bytes sent), not after the default 30 s`)
+  t.ok(sent > 1 && sent < 100, `cut mid-body within a window or two (${sent} bytes sent), not after the default 30 s`)
+  const status = await request(location)
+  await status.body.dump()
+  t.equal(status.statusCode, 204, 'the upload is still there')
+  const stored = Number(/^0-(\d+)$/.exec(String(status.headers.range))?.[1] ?? -2) + 1
+  t.ok(stored >= 1 && stored <= sent, `the prefix that arrived is kept for resume (${stored} of ${sent} bytes sent)`)
 })
