@@ -101,13 +101,22 @@ async function uploadWhole (t: Test, base: string, content: Buffer): Promise<str
   return patch.location
 }
 
-t.test('a half-sent PATCH on a second instance never reaches the blob the first instance commits', async (t) => {
+/**
+ * Steps 1 and 2 of the attack: the whole blob sent to instance one, then a PATCH
+ * to the same upload opened on instance two and left half-sent, long enough for
+ * instance two to be inside it.
+ */
+async function halfSentPatch (t: Test): Promise<{ one: RunningRegistry, two: RunningRegistry, content: Buffer, digest: string, location: string, drip: DrippingPatch }> {
   const { one, two } = await twoInstances(t)
   const { content, digest } = randomBlob(BLOB_SIZE)
   const location = await uploadWhole(t, one.url, content)
-
   const drip = drippingPatch(onInstance(location, two.url))
   await sleep(300) // instance two is now inside its PATCH, holding the upload's writer lock
+  return { one, two, content, digest, location, drip }
+}
+
+t.test('a half-sent PATCH on a second instance never reaches the blob the first instance commits', async (t) => {
+  const { one, two, content, digest, location, drip } = await halfSentPatch(t)
   const put = uploadRequest(`${location}&digest=${digest}`, 'PUT')
   await sleep(300)
   drip.finish()
@@ -153,11 +162,7 @@ t.test('the late writer waits for a commit in progress, then finds the upload go
 })
 
 t.test('SIGKILL of the instance holding the half-sent PATCH: its lock goes with it, the commit is clean', async (t) => {
-  const { one, two } = await twoInstances(t)
-  const { content, digest } = randomBlob(BLOB_SIZE)
-  const location = await uploadWhole(t, one.url, content)
-  const drip = drippingPatch(onInstance(location, two.url))
-  await sleep(300)
+  const { one, two, content, digest, location, drip } = await halfSentPatch(t)
   await two.stop('SIGKILL')
   t.equal(await drip.answer, undefined, 'the killed instance never answers')
   const put = await uploadRequest(`${location}&digest=${digest}`, 'PUT')
@@ -167,11 +172,7 @@ t.test('SIGKILL of the instance holding the half-sent PATCH: its lock goes with 
 })
 
 t.test('SIGKILL of the committing instance while it waits for the lock: nothing half-visible, the victim still gets the genuine bytes', async (t) => {
-  const { one, two } = await twoInstances(t)
-  const { content, digest } = randomBlob(BLOB_SIZE)
-  const location = await uploadWhole(t, one.url, content)
-  const drip = drippingPatch(onInstance(location, two.url))
-  await sleep(300)
+  const { one, two, content, digest, location, drip } = await halfSentPatch(t)
   const put = uploadRequest(`${location}&digest=${digest}`, 'PUT').catch(() => undefined)
   await sleep(300)
   await one.stop('SIGKILL')

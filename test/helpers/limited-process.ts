@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { Agent, request } from 'undici'
-import { freePort, STANDALONE_SCRIPT, type RunningRegistry } from './standalone-process.js'
-import { waitForRegistry } from './wait-for-registry.js'
+import { startStandaloneProcess, type RunningRegistry } from './standalone-process.js'
 
 /**
  * Starts the compiled standalone server under `prlimit --nofile=<limit>` (soft
@@ -13,31 +10,7 @@ import { waitForRegistry } from './wait-for-registry.js'
  * answers. prlimit execs the server, so the child is the server itself.
  */
 export async function startLimitedProcess (env: Record<string, string>, nofile = 1024): Promise<RunningRegistry> {
-  const port = await freePort()
-  let output = ''
-  let spawnError: Error | undefined
-  const child = spawn('prlimit', [`--nofile=${nofile}:${nofile}`, process.execPath, STANDALONE_SCRIPT], {
-    env: { ...process.env, REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`, REGISTRY_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  child.on('error', (error) => { spawnError = error })
-  child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
-  const url = `http://127.0.0.1:${port}`
-  const exited = once(child, 'exit')
-  await waitForRegistry(url, child, 'registry under prlimit', () => output, () => spawnError)
-  return {
-    url,
-    port,
-    child,
-    output: () => output,
-    stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
-      child.kill(signal)
-      const [code] = await exited as [number | null]
-      return code
-    }
-  }
+  return await startStandaloneProcess(env, [], ['prlimit', `--nofile=${nofile}:${nofile}`])
 }
 
 /** Where the storage layout lives under a filesystem root directory. */

@@ -27,19 +27,26 @@ export interface RunningRegistry {
   stop: (signal?: NodeJS.Signals) => Promise<number | null>
 }
 
-/** Starts the compiled standalone server as a child process and waits until `/v2/` answers. */
-export async function startStandaloneProcess (env: Record<string, string>, args: string[] = []): Promise<RunningRegistry> {
+/**
+ * Starts the compiled standalone server as a child process and waits until `/v2/` answers.
+ * `wrapper` runs it under another command that execs it (`['prlimit', '--nofile=1024:1024']`),
+ * so the child is still the server itself.
+ */
+export async function startStandaloneProcess (env: Record<string, string>, args: string[] = [], wrapper: string[] = []): Promise<RunningRegistry> {
   const port = await freePort()
   let output = ''
-  const child = spawn(process.execPath, [STANDALONE_SCRIPT, ...args], {
+  let spawnError: Error | undefined
+  const command = [...wrapper, process.execPath, STANDALONE_SCRIPT, ...args]
+  const child = spawn(command[0], command.slice(1), {
     env: { ...process.env, REGISTRY_HTTP_ADDR: `127.0.0.1:${port}`, REGISTRY_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
+  child.on('error', (error) => { spawnError = error })
   child.stdout?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   child.stderr?.on('data', (chunk: Buffer) => { output += chunk.toString() })
   const url = `http://127.0.0.1:${port}`
   const exited = once(child, 'exit')
-  await waitForRegistry(url, child, 'registry', () => output)
+  await waitForRegistry(url, child, wrapper.length === 0 ? 'registry' : `registry under ${wrapper[0]}`, () => output, () => spawnError)
   return {
     url,
     port,
