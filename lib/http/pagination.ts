@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import { RegistryError } from '../../errors/index.js'
 import { queryValue } from './request-values.js'
+import { firstAfter } from '../sorted-search.js'
 
 export interface PageRequest {
   /** How many entries; undefined when the client did not say. */
@@ -28,19 +29,7 @@ export interface Page<T> {
 
 /** One page of a sorted list: the entries after `last`, at most `n` of them. */
 export function paginate (sorted: string[], page: PageRequest, defaultSize: number | undefined): Page<string> {
-  let start = 0
-  if (page.last !== undefined) {
-    const last = page.last
-    // First index after `last`; a binary search keeps big lists cheap.
-    let low = 0
-    let high = sorted.length
-    while (low < high) {
-      const middle = (low + high) >>> 1
-      if (sorted[middle] <= last) low = middle + 1
-      else high = middle
-    }
-    start = low
-  }
+  const start = page.last === undefined ? 0 : firstAfter(sorted, page.last)
   const size = page.n ?? defaultSize
   if (size === undefined) return { entries: sorted.slice(start), next: undefined }
   return pageOf(sorted.slice(start, start + size + 1), size)

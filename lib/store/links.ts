@@ -1,6 +1,7 @@
 import type { StorageDriver } from '../storage/driver.js'
 import { isPathNotFound } from '../storage/errors.js'
 import { parseDigest, type ParsedDigest } from '../digest.js'
+import { firstAfter } from '../sorted-search.js'
 
 /** Reads a link file (a digest string); undefined when missing or not a digest. */
 export async function readLink (driver: StorageDriver, path: string): Promise<ParsedDigest | undefined> {
@@ -45,18 +46,6 @@ export async function listNames (driver: StorageDriver, path: string): Promise<s
  */
 interface PagedListing {
   listNamesAfter?: (path: string, after: string | undefined, limit: number) => Promise<string[]>
-}
-
-/** The first index in `sorted` whose name is after `after`. */
-function firstAfter (sorted: string[], after: string): number {
-  let low = 0
-  let high = sorted.length
-  while (low < high) {
-    const middle = (low + high) >>> 1
-    if (sorted[middle] <= after) low = middle + 1
-    else high = middle
-  }
-  return low
 }
 
 /**
