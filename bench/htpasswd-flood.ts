@@ -16,7 +16,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { accessSync, constants } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,6 +26,7 @@ import { hash } from '@node-rs/bcrypt'
 import { Pool, request } from 'undici'
 import { distributionConfig } from '../test/helpers/docker-registry.js'
 import { freePort } from '../test/helpers/standalone-process.js'
+import { isExecutable } from './servers.js'
 import { formatNumber, markdownTable } from './stats.js'
 
 /** `BENCH_STANDALONE` points at another build's standalone.js, to compare revisions. */
@@ -122,15 +122,6 @@ function parseSettings (argv: readonly string[]): Settings {
   if (!Number.isInteger(settings.cost) || settings.cost < 4 || settings.cost > 31) throw new Error('--cost must be 4..31')
   for (const server of settings.servers) if (server !== 'ours' && server !== 'distribution') throw new Error(`unknown server ${server}`)
   return settings
-}
-
-function executable (path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
 }
 
 interface Running { url: string, child: ChildProcess, stop: () => Promise<void>, output: () => string }
@@ -236,13 +227,13 @@ function percentile (values: readonly number[], p: number): number {
 async function main (): Promise<void> {
   const settings = parseSettings(process.argv.slice(2))
   const servers = settings.servers.filter((server) => {
-    if (server === 'distribution' && !executable(DOCKER_REGISTRY_BIN)) {
+    if (server === 'distribution' && !isExecutable(DOCKER_REGISTRY_BIN)) {
       process.stderr.write(`${DOCKER_REGISTRY_BIN} is missing (apt-get install docker-registry): skipping distribution\n`)
       return false
     }
     return true
   })
-  if (servers.includes('ours') && !executable(process.execPath)) throw new Error('no node')
+  if (servers.includes('ours') && !isExecutable(process.execPath)) throw new Error('no node')
   const dir = await mkdtemp(join(tmpdir(), 'htpasswd-flood-'))
   const startLoad = loadavg()
   try {

@@ -43,7 +43,7 @@ export function killAllChildren (): void {
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
 
-function isExecutable (path: string): boolean {
+export function isExecutable (path: string): boolean {
   try {
     accessSync(path, constants.X_OK)
     return true
