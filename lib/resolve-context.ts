@@ -49,9 +49,11 @@ export function resolveContext (request: FastifyRequest, app: App, basePath: str
       digest = requireDigest(params.reference)
     } else if (isValidTag(params.reference)) {
       tag = params.reference
-    } else {
+    } else if (request.method === 'PUT') {
       throw new RegistryError('TAG_INVALID', { message: 'invalid tag', detail: { tag: params.reference.slice(0, 300) } })
     }
+    // Otherwise neither tag nor digest is set: such a reference names no manifest, and GET, HEAD and
+    // DELETE answer 404 for it (the conformance suite requires it); only a PUT is told the tag is invalid.
   }
   if (params.uuid !== undefined && !UploadStore.isValidId(params.uuid)) {
     throw new RegistryError('BLOB_UPLOAD_UNKNOWN', { detail: { uuid: params.uuid.slice(0, 300) } })

@@ -11,6 +11,7 @@ import type { RouteHandler } from './handler.js'
 /** The manifest digest a request names, by digest or through its tag; MANIFEST_UNKNOWN / NAME_UNKNOWN otherwise. */
 async function resolveReference (context: Context, app: App): Promise<ParsedDigest> {
   const name = context.repository
+  if (context.digest === undefined && context.tag === undefined) throw await unknownManifest(context, app)
   const digest = context.digest ?? await app.tags.resolve(name, context.tag!)
   if (digest === undefined) throw await unknownManifest(context, app)
   return digest
@@ -18,6 +19,9 @@ async function resolveReference (context: Context, app: App): Promise<ParsedDige
 
 async function unknownManifest (context: Context, app: App): Promise<RegistryError> {
   if (!await app.repositories.exists(context.repository)) return new RegistryError('NAME_UNKNOWN', { detail: { name: context.repository } })
+  if (context.digest === undefined && context.tag === undefined) {
+    return new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: context.reference?.slice(0, 300), reason: 'the reference is neither a valid tag nor a digest' } })
+  }
   return new RegistryError('MANIFEST_UNKNOWN', { detail: { reference: context.reference } })
 }
 
@@ -65,6 +69,7 @@ export const putManifest: RouteHandler = async (request, reply, context, app) =>
 export const deleteManifest: RouteHandler = async (_request, reply, context, app) => {
   if (!app.deleteEnabled) throw new RegistryError('UNSUPPORTED', { message: 'deletion is disabled' })
   const name = context.repository
+  if (context.digest === undefined && context.tag === undefined) throw await unknownManifest(context, app)
   const removed = context.tag !== undefined
     ? await app.manifests.untag(name, context.tag)
     : await app.manifests.delete(name, context.digest!)

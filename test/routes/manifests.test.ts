@@ -196,3 +196,27 @@ t.test('a tag moves to the newest manifest', async (t) => {
   const second = await pushImage(app, 'r', 'latest', { label: 'new' })
   t.equal((await app.inject({ method: 'HEAD', url: '/v2/r/manifests/latest' })).headers['docker-content-digest'], second.digest)
 })
+
+t.test('a reference that is neither tag nor digest names no manifest: 404 on GET, HEAD and DELETE, 400 TAG_INVALID on PUT', async (t) => {
+  const app = await buildRegistry({ delete: { enabled: true } })
+  t.teardown(async () => await app.close())
+  const manifest = await imageManifest(app, 'lib/app')
+  t.equal((await putManifest(app, 'lib/app', 'v1', manifest)).statusCode, 201)
+  for (const reference of ['.INVALID_MANIFEST_NAME', '-lead', 'a'.repeat(129), 'sp%20ace']) {
+    for (const method of ['GET', 'HEAD', 'DELETE'] as const) {
+      const response = await app.inject({ method, url: `/v2/lib/app/manifests/${reference}` })
+      t.equal(response.statusCode, 404, `${method} ${reference.slice(0, 20)}`)
+      if (method === 'HEAD') continue
+      const body = JSON.parse(response.body) as { errors: Array<{ code: string, detail: { reason?: string } }> }
+      t.equal(body.errors[0].code, 'MANIFEST_UNKNOWN', `${method} ${reference.slice(0, 20)}`)
+      t.match(body.errors[0].detail.reason, /neither a valid tag nor a digest/, 'the reason is in detail')
+    }
+    const absent = await app.inject({ method: 'GET', url: `/v2/no/such/manifests/${reference}` })
+    t.equal(absent.statusCode, 404)
+    t.equal(errorCode(absent.body), 'NAME_UNKNOWN', 'an absent repository is NAME_UNKNOWN')
+    const put = await app.inject({ method: 'PUT', url: `/v2/lib/app/manifests/${reference}`, payload: manifest.body, headers: { 'content-type': OCI_MANIFEST } })
+    t.equal(put.statusCode, 400)
+    t.equal(errorCode(put.body), 'TAG_INVALID', 'PUT still refuses the tag')
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/v2/lib/app/manifests/v1' })).statusCode, 200, 'nothing was deleted')
+})
